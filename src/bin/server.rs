@@ -1,0 +1,58 @@
+//! `server [--config PATH]`: the echo server. Exit codes: 0 after a graceful
+//! shutdown, 1 on a runtime failure, 2 on bad configuration.
+
+use std::process::ExitCode;
+
+use tp0::config::ServerConfig;
+use tp0::server::{self, Server};
+use tp0::signals::SignalPipe;
+use tp0::{duration, exit, logging};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match ServerConfig::load(&args, &|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("server: configuration error: {error}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    if let Err(error) = logging::init(config.logging_level) {
+        eprintln!("server: cannot start logging: {error}");
+        return ExitCode::from(exit::FAILURE);
+    }
+    log::info!(
+        "action: config | result: success | port: {} | listen_backlog: {} | logging_level: {}",
+        config.port,
+        config.listen_backlog,
+        config.logging_level
+    );
+    log::info!(
+        "action: config_limits | result: success | ip: {} | bind_ip: {} | max_connections: {} | max_line_bytes: {} | shutdown_grace: {}",
+        config.ip,
+        config.bind_ip,
+        config.max_connections,
+        config.max_line_bytes,
+        duration::format(config.shutdown_grace)
+    );
+    let code = match start(&config) {
+        Ok(()) => exit::SUCCESS,
+        Err(error) => {
+            log::error!("action: server | result: fail | error: {error}");
+            exit::FAILURE
+        }
+    };
+    logging::flush();
+    ExitCode::from(code)
+}
+
+fn start(config: &ServerConfig) -> std::io::Result<()> {
+    // Handlers first: a SIGTERM that lands while binding is then not lost.
+    let signals = SignalPipe::install()?;
+    let listener = server::bind(config)?;
+    log::info!(
+        "action: listen | result: success | address: {}",
+        listener.local_addr()?
+    );
+    Server::new(listener, signals, config)?.run()
+}

@@ -1,0 +1,188 @@
+//! Line framing for one connection: bytes in as they arrive, complete lines out,
+//! and a bound on how long a line may grow before it is a protocol error.
+
+/// A line (newline excluded) exceeded the configured maximum.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LineTooLong {
+    /// The configured maximum, in bytes.
+    pub limit: usize,
+}
+
+/// What one read contributed, in stream order: `joined`, then `lines`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// A line begun by earlier reads and completed by this one, newline included.
+    pub joined: Option<Vec<u8>>,
+    /// The range of the read that holds whole lines, each ending in a newline.
+    pub lines: std::ops::Range<usize>,
+    /// Set when a line broke the limit; the connection must not go on.
+    pub too_long: Option<LineTooLong>,
+}
+
+/// Keeps the unterminated end of the stream between reads.
+#[derive(Debug)]
+pub struct Framer {
+    /// Bytes after the last newline seen; empty (and unallocated) between lines,
+    /// which is the common case when every read ends on a line boundary.
+    partial: Vec<u8>,
+    max_line: usize,
+}
+
+impl Framer {
+    /// A framer that accepts lines of at most `max_line` bytes before the newline.
+    pub fn new(max_line: usize) -> Self {
+        Framer {
+            partial: Vec::new(),
+            max_line,
+        }
+    }
+
+    /// Feeds the bytes of one read and says which of them end complete lines.
+    /// Complete lines are handed out without copying the read where possible, so
+    /// the usual echo is written straight from the read buffer.
+    ///
+    /// When a line exceeds the maximum (even before its newline has arrived),
+    /// [`Pushed::too_long`] is set; the lines before it are still reported and
+    /// nothing of the offending line is.
+    pub fn push(&mut self, data: &[u8]) -> Pushed {
+        let mut pushed = Pushed::default();
+        let mut start = 0;
+        if !self.partial.is_empty() {
+            let Some(newline) = find_newline(data) else {
+                pushed.too_long = self.keep(data).err();
+                return pushed;
+            };
+            if self.partial.len() + newline > self.max_line {
+                pushed.too_long = Some(self.too_long());
+                return pushed;
+            }
+            self.partial.extend_from_slice(&data[..=newline]);
+            pushed.joined = Some(std::mem::take(&mut self.partial));
+            start = newline + 1;
+        }
+        let mut end = start;
+        while let Some(newline) = find_newline(&data[end..]) {
+            if newline > self.max_line {
+                pushed.lines = start..end;
+                pushed.too_long = Some(self.too_long());
+                return pushed;
+            }
+            end += newline + 1;
+        }
+        pushed.lines = start..end;
+        pushed.too_long = self.keep(&data[end..]).err();
+        pushed
+    }
+
+    /// Takes the unterminated tail, which the protocol echoes as it is at EOF.
+    pub fn take_partial(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.partial)
+    }
+
+    /// Bytes of an unterminated line held right now.
+    pub fn partial_len(&self) -> usize {
+        self.partial.len()
+    }
+
+    fn keep(&mut self, tail: &[u8]) -> Result<(), LineTooLong> {
+        if self.partial.len() + tail.len() > self.max_line {
+            return Err(self.too_long());
+        }
+        self.partial.extend_from_slice(tail);
+        Ok(())
+    }
+
+    fn too_long(&mut self) -> LineTooLong {
+        self.partial = Vec::new();
+        LineTooLong {
+            limit: self.max_line,
+        }
+    }
+}
+
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
+}
+
+/// Iterates the lines of a run handed out by [`Framer::push`], without their newline.
+pub fn lines(run: &[u8]) -> impl Iterator<Item = &[u8]> {
+    run.split_inclusive(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\n").unwrap_or(line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds the reads in turn and returns everything that would be echoed.
+    fn feed(framer: &mut Framer, reads: &[&[u8]]) -> (Vec<u8>, Option<LineTooLong>) {
+        let mut echoed = Vec::new();
+        for read in reads {
+            let pushed = framer.push(read);
+            echoed.extend(pushed.joined.unwrap_or_default());
+            echoed.extend_from_slice(&read[pushed.lines]);
+            if pushed.too_long.is_some() {
+                return (echoed, pushed.too_long);
+            }
+        }
+        (echoed, None)
+    }
+
+    #[test]
+    fn whole_lines_are_reported_in_place() {
+        let mut framer = Framer::new(100);
+        let pushed = framer.push(b"a\nbb\nccc\n");
+        assert_eq!(pushed, Pushed { joined: None, lines: 0..9, too_long: None });
+        assert_eq!(framer.partial_len(), 0);
+    }
+
+    #[test]
+    fn lines_split_across_reads_are_joined() {
+        let mut framer = Framer::new(100);
+        let (echoed, error) = feed(&mut framer, &[b"he", b"llo\nwor", b"ld\n", b"tail"]);
+        assert_eq!(error, None);
+        assert_eq!(echoed, b"hello\nworld\n");
+        assert_eq!(framer.take_partial(), b"tail");
+    }
+
+    #[test]
+    fn byte_by_byte_equals_all_at_once() {
+        let input = b"one\ntwo\r\n\0\xff\nlast";
+        let mut framer = Framer::new(100);
+        let single: Vec<&[u8]> = input.chunks(1).collect();
+        let (echoed, error) = feed(&mut framer, &single);
+        assert_eq!(error, None);
+        assert_eq!(echoed, b"one\ntwo\r\n\0\xff\n");
+        assert_eq!(framer.take_partial(), b"last");
+    }
+
+    #[test]
+    fn a_line_at_the_limit_is_accepted() {
+        let mut framer = Framer::new(4);
+        let (echoed, error) = feed(&mut framer, &[b"ab", b"cd\n"]);
+        assert_eq!(error, None);
+        assert_eq!(echoed, b"abcd\n");
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_without_its_bytes() {
+        let mut framer = Framer::new(4);
+        let (echoed, error) = feed(&mut framer, &[b"ok\ntoolong\nnext\n"]);
+        assert_eq!(error, Some(LineTooLong { limit: 4 }));
+        assert_eq!(echoed, b"ok\n");
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_before_its_newline() {
+        let mut framer = Framer::new(4);
+        let (_, error) = feed(&mut framer, &[b"abc", b"de"]);
+        assert_eq!(error, Some(LineTooLong { limit: 4 }));
+        assert_eq!(framer.partial_len(), 0);
+    }
+
+    #[test]
+    fn lines_strip_the_newline() {
+        let collected: Vec<&[u8]> = lines(b"a\n\nb\n").collect();
+        assert_eq!(collected, vec![&b"a"[..], b"", b"b"]);
+    }
+}

@@ -1,0 +1,20 @@
+//! An echo server and client, each driven by one hand-written, single-threaded
+//! reactor on the `polling` crate: sockets and a signal self-pipe share one poller,
+//! so an idle process sleeps in a single `wait` and SIGTERM wakes it directly.
+//!
+//! The binaries in `src/bin` only glue the modules below together: read the
+//! configuration, start the logger, run the state machine, map the outcome to an
+//! exit code.
+
+// pub mod client;
+pub mod config;
+pub mod connection;
+pub mod duration;
+pub mod escape;
+pub mod exit;
+pub mod framing;
+pub mod logging;
+pub mod reactor;
+pub mod server;
+pub mod settings;
+pub mod signals;

@@ -1,0 +1,258 @@
+//! The event loop's core: one `polling::Poller` that owns its sources in a slab
+//! whose index is the poller key, with level-triggered interest that is changed
+//! only when a source's needs change. It knows nothing about lines or echo.
+//!
+//! Level-triggered, because oneshot interest would cost an `epoll_ctl` after every
+//! event; the price is that a source must never keep an interest it will not serve,
+//! or every `wait` returns at once. Callers derive interest from state to ensure it.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::time::Instant;
+
+use polling::{Event, Events, PollMode, Poller};
+
+/// Identifies a source for as long as it is registered.
+pub type Key = usize;
+
+/// What a source wants to be woken for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Interest {
+    /// Wake when reading would not block (or the peer closed, or an error is pending).
+    pub readable: bool,
+    /// Wake when writing would not block.
+    pub writable: bool,
+}
+
+impl Interest {
+    /// Registered but asleep: nothing wakes the source except an error or hang-up.
+    pub const NONE: Interest = Interest::new(false, false);
+    /// Wake for input.
+    pub const READ: Interest = Interest::new(true, false);
+    /// Wake when output can proceed.
+    pub const WRITE: Interest = Interest::new(false, true);
+
+    /// An interest from its two halves.
+    pub const fn new(readable: bool, writable: bool) -> Self {
+        Interest { readable, writable }
+    }
+}
+
+/// A source that became ready in the last [`Reactor::turn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ready {
+    /// The source's key. It may have been removed (and even reused) by an earlier
+    /// `Ready` of the same turn, so handlers must tolerate a spurious wake-up.
+    pub key: Key,
+    /// Reading will not block, the peer closed, or an error is pending.
+    pub readable: bool,
+    /// Writing will not block, or an error is pending.
+    pub writable: bool,
+}
+
+struct Slot<S> {
+    source: S,
+    /// Last interest given to the poller, so an unchanged one costs no system call.
+    interest: Interest,
+}
+
+/// A poller together with the sources registered in it.
+pub struct Reactor<S: AsFd> {
+    poller: Poller,
+    events: Events,
+    slots: Vec<Option<Slot<S>>>,
+    vacant: Vec<Key>,
+    len: usize,
+}
+
+impl<S: AsFd> Reactor<S> {
+    /// Creates an empty reactor.
+    ///
+    /// # Errors
+    /// The poller cannot be created (no file descriptors left), or the platform has
+    /// no level-triggered mode.
+    pub fn new() -> io::Result<Self> {
+        let poller = Poller::new()?;
+        if !poller.supports_level() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the poller has no level-triggered mode on this platform",
+            ));
+        }
+        Ok(Reactor {
+            poller,
+            events: Events::new(),
+            slots: Vec::new(),
+            vacant: Vec::new(),
+            len: 0,
+        })
+    }
+
+    /// Registers `source` and returns its key.
+    ///
+    /// # Errors
+    /// The poller refused the source; it is dropped.
+    pub fn insert(&mut self, source: S, interest: Interest) -> io::Result<Key> {
+        let key = self.vacant.pop().unwrap_or(self.slots.len());
+        let event = Event::new(key, interest.readable, interest.writable);
+        // SAFETY: the source is stored in the slab right below and `remove` (or
+        // `drop`) deletes it from the poller before it is ever dropped.
+        let added = unsafe { self.poller.add_with_mode(source.as_fd().as_raw_fd(), event, PollMode::Level) };
+        if let Err(error) = added {
+            if key < self.slots.len() {
+                self.vacant.push(key);
+            }
+            return Err(error);
+        }
+        let slot = Some(Slot { source, interest });
+        if key == self.slots.len() {
+            self.slots.push(slot);
+        } else {
+            self.slots[key] = slot;
+        }
+        self.len += 1;
+        Ok(key)
+    }
+
+    /// The source registered under `key`, if any.
+    pub fn get(&self, key: Key) -> Option<&S> {
+        self.slots.get(key)?.as_ref().map(|slot| &slot.source)
+    }
+
+    /// The source registered under `key`, if any, to change its state.
+    pub fn get_mut(&mut self, key: Key) -> Option<&mut S> {
+        self.slots.get_mut(key)?.as_mut().map(|slot| &mut slot.source)
+    }
+
+    /// Changes what the source under `key` is woken for; free when unchanged.
+    ///
+    /// # Errors
+    /// The poller refused the change.
+    pub fn set_interest(&mut self, key: Key, interest: Interest) -> io::Result<()> {
+        let Some(slot) = self.slots.get_mut(key).and_then(Option::as_mut) else {
+            return Ok(());
+        };
+        if slot.interest != interest {
+            let event = Event::new(key, interest.readable, interest.writable);
+            self.poller
+                .modify_with_mode(&slot.source, event, PollMode::Level)?;
+            slot.interest = interest;
+        }
+        Ok(())
+    }
+
+    /// Unregisters the source under `key` and hands it back, to close or keep.
+    pub fn remove(&mut self, key: Key) -> Option<S> {
+        let slot = self.slots.get_mut(key)?.take()?;
+        // Deleting can only fail for a descriptor the poller does not know, which
+        // the slab rules out; the source is safe to drop either way.
+        let _ = self.poller.delete(&slot.source);
+        self.vacant.push(key);
+        self.len -= 1;
+        Some(slot.source)
+    }
+
+    /// Keys of all registered sources, in ascending order.
+    pub fn keys(&self) -> Vec<Key> {
+        let occupied = self.slots.iter().enumerate();
+        occupied
+            .filter_map(|(key, slot)| slot.as_ref().map(|_| key))
+            .collect()
+    }
+
+    /// How many sources are registered.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no source is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sleeps until a source is ready or `deadline` passes, then fills `ready`
+    /// (cleared first) with every source that became ready.
+    ///
+    /// # Errors
+    /// The wait itself failed; EINTR is retried by the poller, so a signal shows up
+    /// only as its self-pipe becoming readable.
+    pub fn turn(&mut self, deadline: Option<Instant>, ready: &mut Vec<Ready>) -> io::Result<()> {
+        ready.clear();
+        self.events.clear();
+        match deadline {
+            Some(deadline) => self.poller.wait_deadline(&mut self.events, deadline)?,
+            None => self.poller.wait(&mut self.events, None)?,
+        };
+        ready.extend(self.events.iter().map(|event| Ready {
+            key: event.key,
+            readable: event.readable,
+            writable: event.writable,
+        }));
+        Ok(())
+    }
+}
+
+impl<S: AsFd> Drop for Reactor<S> {
+    fn drop(&mut self) {
+        for slot in self.slots.iter().flatten() {
+            let _ = self.poller.delete(&slot.source);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    fn pair() -> (UnixStream, UnixStream) {
+        UnixStream::pair().expect("socket pair")
+    }
+
+    #[test]
+    fn a_deadline_wakes_an_idle_reactor() {
+        let mut reactor: Reactor<UnixStream> = Reactor::new().expect("reactor");
+        let (quiet, _peer) = pair();
+        reactor.insert(quiet, Interest::READ).expect("insert");
+        let mut ready = Vec::new();
+        let deadline = Instant::now() + Duration::from_millis(20);
+        reactor.turn(Some(deadline), &mut ready).expect("turn");
+        assert!(ready.is_empty());
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[test]
+    fn level_triggered_interest_reports_until_served() {
+        let mut reactor = Reactor::new().expect("reactor");
+        let (ours, mut theirs) = pair();
+        let key = reactor.insert(ours, Interest::READ).expect("insert");
+        theirs.write_all(b"x").expect("write");
+        let mut ready = Vec::new();
+        for _ in 0..2 {
+            reactor.turn(None, &mut ready).expect("turn");
+            assert_eq!(ready.len(), 1);
+            assert!(ready[0].readable && ready[0].key == key);
+        }
+        reactor.set_interest(key, Interest::NONE).expect("modify");
+        let soon = Instant::now() + Duration::from_millis(20);
+        reactor.turn(Some(soon), &mut ready).expect("turn");
+        assert!(ready.is_empty(), "a source without interest stays asleep");
+    }
+
+    #[test]
+    fn removed_keys_are_reused_and_sources_handed_back() {
+        let mut reactor = Reactor::new().expect("reactor");
+        let (a, _a) = pair();
+        let (b, _b) = pair();
+        let first = reactor.insert(a, Interest::READ).expect("insert");
+        assert!(reactor.remove(first).is_some());
+        assert!(reactor.remove(first).is_none());
+        assert!(reactor.is_empty());
+        let second = reactor.insert(b, Interest::WRITE).expect("insert");
+        assert_eq!(first, second);
+        assert_eq!(reactor.keys(), vec![second]);
+        assert_eq!(reactor.len(), 1);
+    }
+}

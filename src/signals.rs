@@ -1,0 +1,58 @@
+//! SIGTERM and SIGINT delivered as bytes on a self-pipe, so the reactor sees a
+//! signal as one more readable source instead of a flag to poll.
+//!
+//! Order matters: the pipe is drained (and the signals it carries taken) *before*
+//! acting on them. Acting first could miss a signal that arrived in between: its
+//! byte would be drained with the old ones and nothing would wake the loop again.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixStream;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::backend::SignalDelivery;
+use signal_hook::iterator::exfiltrator::SignalOnly;
+
+/// The signals that ask for a graceful shutdown.
+pub const SHUTDOWN_SIGNALS: [i32; 2] = [SIGTERM, SIGINT];
+
+/// The read end of the self-pipe, with the handlers that write to it. Dropping it
+/// unregisters the handlers and closes both ends.
+pub struct SignalPipe {
+    delivery: SignalDelivery<UnixStream, SignalOnly>,
+}
+
+impl SignalPipe {
+    /// Installs handlers for [`SHUTDOWN_SIGNALS`]. From here on those signals no
+    /// longer terminate the process: only the loop reading this pipe stops it.
+    ///
+    /// # Errors
+    /// The socket pair cannot be created or a handler cannot be installed.
+    pub fn install() -> io::Result<Self> {
+        let (read, write) = UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, SHUTDOWN_SIGNALS)?;
+        Ok(SignalPipe { delivery })
+    }
+
+    /// Drains the pipe and returns the names of the signals that arrived since the
+    /// last call (each at most once, however often it was sent).
+    pub fn take(&mut self) -> Vec<&'static str> {
+        self.delivery.pending().map(name).collect()
+    }
+
+}
+
+impl AsFd for SignalPipe {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.delivery.get_read().as_fd()
+    }
+}
+
+fn name(signal: i32) -> &'static str {
+    match signal {
+        SIGTERM => "SIGTERM",
+        SIGINT => "SIGINT",
+        _ => "signal",
+    }
+}
