@@ -90,26 +90,39 @@ impl ServerConfig {
         let defaults = ServerConfig::default();
         Ok(ServerConfig {
             port: settings.parse_or(&SERVER_PORT, defaults.port, |v| {
-                v.parse().map_err(|_| "expected a port number from 0 to 65535".into())
+                v.parse()
+                    .map_err(|_| "expected a port number from 0 to 65535".into())
             })?,
             ip: settings.parse_or(&SERVER_IP, defaults.ip, parse_host)?,
             bind_ip: settings.parse_or(&SERVER_BIND_IP, defaults.bind_ip, |v| {
                 v.parse()
                     .map_err(|_| "expected an IPv4 or IPv6 address such as 0.0.0.0".into())
             })?,
-            listen_backlog: settings.parse_or(&SERVER_LISTEN_BACKLOG, defaults.listen_backlog, |v| {
-                parse_in_range(v, 1, 65_535).map(|n| n as i32)
-            })?,
-            logging_level: settings.parse_or(&LOGGING_LEVEL, defaults.logging_level, parse_level)?,
-            max_connections: settings.parse_or(&SERVER_MAX_CONNECTIONS, defaults.max_connections, |v| {
-                parse_in_range(v, 1, 1_000_000).map(|n| n as usize)
-            })?,
-            max_line_bytes: settings.parse_or(&SERVER_MAX_LINE_BYTES, defaults.max_line_bytes, |v| {
-                parse_in_range(v, 1, 16 * 1024 * 1024).map(|n| n as usize)
-            })?,
-            shutdown_grace: settings.parse_or(&SERVER_SHUTDOWN_GRACE, defaults.shutdown_grace, |v| {
-                parse_duration(v, Duration::from_secs(3600))
-            })?,
+            listen_backlog: settings.parse_or(
+                &SERVER_LISTEN_BACKLOG,
+                defaults.listen_backlog,
+                |v| parse_in_range(v, 1, 65_535).map(|n| n as i32),
+            )?,
+            logging_level: settings.parse_or(
+                &LOGGING_LEVEL,
+                defaults.logging_level,
+                parse_level,
+            )?,
+            max_connections: settings.parse_or(
+                &SERVER_MAX_CONNECTIONS,
+                defaults.max_connections,
+                |v| parse_in_range(v, 1, 1_000_000).map(|n| n as usize),
+            )?,
+            max_line_bytes: settings.parse_or(
+                &SERVER_MAX_LINE_BYTES,
+                defaults.max_line_bytes,
+                |v| parse_in_range(v, 1, 16 * 1024 * 1024).map(|n| n as usize),
+            )?,
+            shutdown_grace: settings.parse_or(
+                &SERVER_SHUTDOWN_GRACE,
+                defaults.shutdown_grace,
+                |v| parse_duration(v, Duration::from_secs(3600)),
+            )?,
         })
     }
 }
@@ -167,7 +180,13 @@ const CLI_LOG_LEVEL: Key = Key {
     env: "CLI_LOG_LEVEL",
 };
 
-const CLIENT_KEYS: [Key; 5] = [CLI_ID, CLI_SERVER_ADDRESS, CLI_LOOP_AMOUNT, CLI_LOOP_PERIOD, CLI_LOG_LEVEL];
+const CLIENT_KEYS: [Key; 5] = [
+    CLI_ID,
+    CLI_SERVER_ADDRESS,
+    CLI_LOOP_AMOUNT,
+    CLI_LOOP_PERIOD,
+    CLI_LOG_LEVEL,
+];
 
 /// The environment variable that names the client's config file.
 pub const CLIENT_CONFIG_ENV: &str = "CLI_CONFIG_FILE";
@@ -185,7 +204,11 @@ impl ClientConfig {
         let defaults = ClientConfig::default();
         Ok(ClientConfig {
             id: settings.parse_or(&CLI_ID, defaults.id, parse_id)?,
-            server_address: settings.parse_or(&CLI_SERVER_ADDRESS, defaults.server_address, parse_address)?,
+            server_address: settings.parse_or(
+                &CLI_SERVER_ADDRESS,
+                defaults.server_address,
+                parse_address,
+            )?,
             loop_amount: settings.parse_or(&CLI_LOOP_AMOUNT, defaults.loop_amount, |v| {
                 parse_in_range(v, 0, u32::MAX.into())
             })?,
@@ -207,7 +230,10 @@ fn parse_in_range(text: &str, low: u64, high: u64) -> Result<u64, String> {
 fn parse_duration(text: &str, most: Duration) -> Result<Duration, String> {
     let value = duration::parse(text)?;
     if value > most {
-        return Err(format!("longer than the maximum of {}", duration::format(most)));
+        return Err(format!(
+            "longer than the maximum of {}",
+            duration::format(most)
+        ));
     }
     Ok(value)
 }
@@ -269,13 +295,21 @@ mod tests {
     use super::*;
 
     fn load_server(env: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
-        let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
         let args = vec!["--config".to_string(), "/dev/null".to_string()];
         ServerConfig::load(&args, &lookup)
     }
 
     fn load_client(env: &[(&str, &str)]) -> Result<ClientConfig, ConfigError> {
-        let lookup = |name: &str| env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
         let args = vec!["--config".to_string(), "/dev/null".to_string()];
         ClientConfig::load(&args, &lookup)
     }
@@ -301,7 +335,10 @@ mod tests {
         assert_eq!(config.shutdown_grace, Duration::from_millis(250));
 
         let client = load_client(&[("CLI_LOOP_PERIOD", "100ms"), ("CLI_ID", "7")]).expect("valid");
-        assert_eq!((client.id.as_str(), client.loop_period), ("7", Duration::from_millis(100)));
+        assert_eq!(
+            (client.id.as_str(), client.loop_period),
+            ("7", Duration::from_millis(100))
+        );
     }
 
     #[test]
@@ -317,11 +354,23 @@ mod tests {
         for (key, value) in cases {
             let error = load_server(&[(key, value)]).expect_err(key);
             let text = error.to_string();
-            assert!(text.starts_with(&format!("{key} = {value:?} (from environment variable {key})")), "{text}");
+            assert!(
+                text.starts_with(&format!(
+                    "{key} = {value:?} (from environment variable {key})"
+                )),
+                "{text}"
+            );
         }
-        for (key, value) in [("CLI_SERVER_ADDRESS", "server"), ("CLI_LOOP_AMOUNT", "x"), ("CLI_ID", "a b")] {
+        for (key, value) in [
+            ("CLI_SERVER_ADDRESS", "server"),
+            ("CLI_LOOP_AMOUNT", "x"),
+            ("CLI_ID", "a b"),
+        ] {
             let error = load_client(&[(key, value)]).expect_err(key);
-            assert_eq!((error.key.as_str(), error.value.as_deref()), (key, Some(value)));
+            assert_eq!(
+                (error.key.as_str(), error.value.as_deref()),
+                (key, Some(value))
+            );
         }
     }
 
@@ -329,7 +378,14 @@ mod tests {
     fn addresses_are_checked() {
         assert!(parse_address("server:12345").is_ok());
         assert!(parse_address("[::1]:80").is_ok());
-        for bad in ["server", ":80", "server:0", "server:http", "::1:80", "a b:1"] {
+        for bad in [
+            "server",
+            ":80",
+            "server:0",
+            "server:http",
+            "::1:80",
+            "a b:1",
+        ] {
             assert!(parse_address(bad).is_err(), "{bad}");
         }
     }

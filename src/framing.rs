@@ -132,7 +132,14 @@ mod tests {
     fn whole_lines_are_reported_in_place() {
         let mut framer = Framer::new(100);
         let pushed = framer.push(b"a\nbb\nccc\n");
-        assert_eq!(pushed, Pushed { joined: None, lines: 0..9, too_long: None });
+        assert_eq!(
+            pushed,
+            Pushed {
+                joined: None,
+                lines: 0..9,
+                too_long: None
+            }
+        );
         assert_eq!(framer.partial_len(), 0);
     }
 

@@ -6,7 +6,7 @@
 //! configuration, start the logger, run the state machine, map the outcome to an
 //! exit code.
 
-// pub mod client;
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod duration;

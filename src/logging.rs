@@ -30,7 +30,10 @@ pub fn init(level: LevelFilter) -> Result<(), log::SetLoggerError> {
         .format(|out, message, record| {
             STAMP.with(|stamp| {
                 let mut stamp = stamp.borrow_mut();
-                out.finish(format_args!("{}", Line::new(stamp.now(), record.level(), message)))
+                out.finish(format_args!(
+                    "{}",
+                    Line::new(stamp.now(), record.level(), message)
+                ))
             })
         })
         .chain(Box::new(Batched) as Box<dyn Write + Send>)
@@ -89,7 +92,9 @@ struct Stamp {
 
 impl Stamp {
     fn now(&mut self) -> &str {
-        let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let since_epoch = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let second = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
         if second != self.second || self.text.is_empty() {
             self.second = second;
@@ -122,7 +127,13 @@ impl<'a, M: fmt::Display> Line<'a, M> {
 
 impl<M: fmt::Display> fmt::Display for Line<'_, M> {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(out, "{} {:<8} {}", self.stamp, self.level.as_str(), self.message)
+        write!(
+            out,
+            "{} {:<8} {}",
+            self.stamp,
+            self.level.as_str(),
+            self.message
+        )
     }
 }
 

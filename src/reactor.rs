@@ -97,7 +97,10 @@ impl<S: AsFd> Reactor<S> {
         let event = Event::new(key, interest.readable, interest.writable);
         // SAFETY: the source is stored in the slab right below and `remove` (or
         // `drop`) deletes it from the poller before it is ever dropped.
-        let added = unsafe { self.poller.add_with_mode(source.as_fd().as_raw_fd(), event, PollMode::Level) };
+        let added = unsafe {
+            self.poller
+                .add_with_mode(source.as_fd().as_raw_fd(), event, PollMode::Level)
+        };
         if let Err(error) = added {
             if key < self.slots.len() {
                 self.vacant.push(key);
@@ -121,7 +124,10 @@ impl<S: AsFd> Reactor<S> {
 
     /// The source registered under `key`, if any, to change its state.
     pub fn get_mut(&mut self, key: Key) -> Option<&mut S> {
-        self.slots.get_mut(key)?.as_mut().map(|slot| &mut slot.source)
+        self.slots
+            .get_mut(key)?
+            .as_mut()
+            .map(|slot| &mut slot.source)
     }
 
     /// Changes what the source under `key` is woken for; free when unchanged.

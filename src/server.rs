@@ -60,7 +60,11 @@ enum Closing {
 /// The address cannot be bound (in use, not local, no permission).
 pub fn bind(config: &ServerConfig) -> io::Result<TcpListener> {
     let address = SocketAddr::new(config.bind_ip, config.port);
-    let socket = Socket::new(Domain::for_address(address), Type::STREAM, Some(Protocol::TCP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
     // A restarted server must not wait for the old connections' TIME_WAIT.
     socket.set_reuse_address(true)?;
     socket.bind(&address.into())?;
@@ -90,7 +94,11 @@ impl Server {
     ///
     /// # Errors
     /// The poller cannot be created or refuses the two sources.
-    pub fn new(listener: TcpListener, signals: SignalPipe, config: &ServerConfig) -> io::Result<Self> {
+    pub fn new(
+        listener: TcpListener,
+        signals: SignalPipe,
+        config: &ServerConfig,
+    ) -> io::Result<Self> {
         let mut reactor = Reactor::new()?;
         let signals = reactor.insert(Source::Signals(signals), Interest::READ)?;
         let listener = reactor.insert(Source::Listener(listener), Interest::READ)?;
@@ -191,9 +199,13 @@ impl Server {
         // Each echo is one write: sending it at once beats Nagle's coalescing.
         stream.set_nodelay(true)?;
         let connection = Connection::new(stream, peer.ip(), self.max_line);
-        self.reactor.insert(Source::Peer(connection), Interest::READ)?;
+        self.reactor
+            .insert(Source::Peer(connection), Interest::READ)?;
         self.connections += 1;
-        log::info!("action: accept_connections | result: success | ip: {}", peer.ip());
+        log::info!(
+            "action: accept_connections | result: success | ip: {}",
+            peer.ip()
+        );
         Ok(())
     }
 
@@ -201,7 +213,11 @@ impl Server {
     fn update_listener(&mut self) {
         let Some(key) = self.listener else { return };
         let accepting = self.connections < self.max_connections && self.accept_retry.is_none();
-        let interest = if accepting { Interest::READ } else { Interest::NONE };
+        let interest = if accepting {
+            Interest::READ
+        } else {
+            Interest::NONE
+        };
         if let Err(error) = self.reactor.set_interest(key, interest) {
             log::error!("action: accept_connections | result: fail | error: {error}");
         }
@@ -241,7 +257,9 @@ impl Server {
             if self.drain_deadline.is_none() {
                 self.begin_shutdown(signal);
             } else {
-                log::info!("action: shutdown | result: in_progress | signal: {signal} | forced: true");
+                log::info!(
+                    "action: shutdown | result: in_progress | signal: {signal} | forced: true"
+                );
                 self.cut_all("second signal");
             }
         }

@@ -79,9 +79,12 @@ pub struct Key {
     pub env: &'static str,
 }
 
+/// An INI file as configparser reads it: section → key → value (if any).
+type Sections = HashMap<String, HashMap<String, Option<String>>>;
+
 /// The INI file (if any) and the environment, queried by [`Key`].
 pub struct Settings<'a> {
-    file: Option<(PathBuf, HashMap<String, HashMap<String, Option<String>>>)>,
+    file: Option<(PathBuf, Sections)>,
     env: EnvLookup<'a>,
 }
 
@@ -152,7 +155,11 @@ impl<'a> Settings<'a> {
     /// # Errors
     /// An explicit file that cannot be read, a file that does not parse, an
     /// unknown section or key, a key without a value.
-    pub fn load(config: &ConfigPath, known: &[Key], env: EnvLookup<'a>) -> Result<Self, ConfigError> {
+    pub fn load(
+        config: &ConfigPath,
+        known: &[Key],
+        env: EnvLookup<'a>,
+    ) -> Result<Self, ConfigError> {
         let text = match std::fs::read_to_string(&config.path) {
             Ok(text) => text,
             Err(error) if error.kind() == io::ErrorKind::NotFound && config.explicit.is_none() => {
@@ -188,7 +195,11 @@ impl<'a> Settings<'a> {
                 };
                 if value.is_none() {
                     let place = qualified(key.section, key.name);
-                    return Err(file_error(place, None, "has no value (write key = value)".into()));
+                    return Err(file_error(
+                        place,
+                        None,
+                        "has no value (write key = value)".into(),
+                    ));
                 }
             }
         }
@@ -310,7 +321,10 @@ mod tests {
     fn env_wins_over_file_and_file_over_default() {
         let (_dir, config) = file_with("[DEFAULT]\nSERVER_PORT = 1000\n");
         let from_file = Settings::load(&config, &[PORT], &no_env).expect("load");
-        assert_eq!(from_file.parse_or(&PORT, 5, |v| v.parse().map_err(|_| String::new())), Ok(1000));
+        assert_eq!(
+            from_file.parse_or(&PORT, 5, |v| v.parse().map_err(|_| String::new())),
+            Ok(1000)
+        );
 
         let env = |name: &str| (name == "SERVER_PORT").then(|| "2000".to_string());
         let from_env = Settings::load(&config, &[PORT], &env).expect("load");
@@ -322,8 +336,12 @@ mod tests {
             path: "/nonexistent/tp0.ini".into(),
             explicit: None,
         };
-        let defaults = Settings::load(&missing, &[PORT], &no_env).expect("default path may be absent");
-        assert_eq!(defaults.parse_or(&PORT, 5u16, |_| Err("unused".into())), Ok(5));
+        let defaults =
+            Settings::load(&missing, &[PORT], &no_env).expect("default path may be absent");
+        assert_eq!(
+            defaults.parse_or(&PORT, 5u16, |_| Err("unused".into())),
+            Ok(5)
+        );
     }
 
     #[test]
@@ -334,14 +352,19 @@ mod tests {
             .parse_or(&PORT, 0u16, |_| Err("not a port".into()))
             .expect_err("must fail");
         let text = error.to_string();
-        assert!(text.starts_with("server_port = \"http\" (from file "), "{text}");
+        assert!(
+            text.starts_with("server_port = \"http\" (from file "),
+            "{text}"
+        );
         assert!(text.ends_with(": not a port"), "{text}");
     }
 
     #[test]
     fn unknown_keys_and_unreadable_explicit_files_are_errors() {
         let (_dir, config) = file_with("[DEFAULT]\nSERVER_PROT = 1\n");
-        let error = Settings::load(&config, &[PORT], &no_env).err().expect("typo caught");
+        let error = Settings::load(&config, &[PORT], &no_env)
+            .err()
+            .expect("typo caught");
         assert_eq!(error.key, "server_prot");
         assert_eq!(error.reason, "unknown key");
 
@@ -349,7 +372,9 @@ mod tests {
             path: "/nonexistent/tp0.ini".into(),
             explicit: Some(Origin::Args),
         };
-        let error = Settings::load(&absent, &[PORT], &no_env).err().expect("must fail");
+        let error = Settings::load(&absent, &[PORT], &no_env)
+            .err()
+            .expect("must fail");
         assert_eq!(error.key, "config file");
     }
 
@@ -362,7 +387,10 @@ mod tests {
         let chosen = ConfigPath::from_args(&args(&[]), "CFG", "d.ini", &env).expect("ok");
         assert_eq!(chosen.explicit, Some(Origin::Env("CFG".into())));
         let chosen = ConfigPath::from_args(&args(&[]), "CFG", "d.ini", &no_env).expect("ok");
-        assert_eq!((chosen.path, chosen.explicit), (PathBuf::from("d.ini"), None));
+        assert_eq!(
+            (chosen.path, chosen.explicit),
+            (PathBuf::from("d.ini"), None)
+        );
         assert!(ConfigPath::from_args(&args(&["--config"]), "CFG", "d.ini", &no_env).is_err());
         assert!(ConfigPath::from_args(&args(&["-x"]), "CFG", "d.ini", &no_env).is_err());
     }

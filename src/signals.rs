@@ -40,7 +40,6 @@ impl SignalPipe {
     pub fn take(&mut self) -> Vec<&'static str> {
         self.delivery.pending().map(name).collect()
     }
-
 }
 
 impl AsFd for SignalPipe {
