@@ -90,7 +90,10 @@ endif
 # installed on the host. Elsewhere: put any static busybox at this path.
 containers/netcat/build/busybox:
 	mkdir -p $(@D)/deb
-	cd $(@D)/deb && apt-get -q -o APT::Sandbox::User=root download busybox-static || { \
+	@# a fresh machine may have no package lists yet: refresh them once (root only) and retry
+	cd $(@D)/deb && { apt-get -q -o APT::Sandbox::User=root download busybox-static || \
+	  { [ "$$(id -u)" = 0 ] && apt-get -q update >/dev/null && \
+	    apt-get -q -o APT::Sandbox::User=root download busybox-static; }; } || { \
 	  echo "cannot download busybox-static: run 'apt-get update', or put a static busybox at $@," \
 	       "or use a stock image: NETCAT_IMAGE=busybox:1.36" >&2; exit 1; }
 	rm -rf $(@D)/root && dpkg-deb -x "$(@D)/deb/$$(ls -t $(@D)/deb | head -n 1)" $(@D)/root

@@ -36,6 +36,8 @@ pub struct Connection {
     output: Vec<u8>,
     sent: usize,
     phase: Phase,
+    /// The peer's EOF was read: nothing unread can be left in the socket.
+    peer_closed: bool,
 }
 
 impl Connection {
@@ -48,6 +50,7 @@ impl Connection {
             output: Vec::new(),
             sent: 0,
             phase: Phase::Open,
+            peer_closed: false,
         }
     }
 
@@ -145,6 +148,9 @@ impl Connection {
     /// closing with unread input would make the kernel answer with a reset, which
     /// can destroy echoes the peer has not read yet.
     pub fn close(mut self) {
+        if self.peer_closed {
+            return;
+        }
         let _ = self.stream.shutdown(Shutdown::Write);
         let mut discard = [0u8; 4096];
         while matches!(self.stream.read(&mut discard), Ok(n) if n > 0) {}
@@ -153,6 +159,7 @@ impl Connection {
     /// At EOF the unterminated tail is echoed as it is, then the output drains.
     fn on_eof(&mut self) -> io::Result<()> {
         self.phase = Phase::Draining;
+        self.peer_closed = true;
         let tail = self.framer.take_partial();
         if tail.is_empty() {
             return Ok(());
