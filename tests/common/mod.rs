@@ -1,0 +1,520 @@
+//! Shared helpers for the black-box tests: start the real `server` and `client` binaries
+//! with a clean environment, capture their output, find the server's port, signal them,
+//! and talk to the server over loopback. Every wait here is bounded.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::ops::{Deref, DerefMut};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const SIGTERM: libc::c_int = libc::SIGTERM;
+pub const SIGINT: libc::c_int = libc::SIGINT;
+
+pub const SERVER: &str = env!("CARGO_BIN_EXE_server");
+pub const CLIENT: &str = env!("CARGO_BIN_EXE_client");
+
+/// Default bound of every wait: generous for a loaded 2-core machine, short enough to fail fast.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A file in cargo's scratch directory, removed on drop.
+pub struct TempFile(PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, contents: &str) -> TempFile {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Tests run in parallel processes: the pid keeps names apart.
+        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{}-{n}-{name}", std::process::id()));
+        fs::write(&path, contents).expect("write temp file");
+        TempFile(path)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("temp path is UTF-8")
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// What a reader thread has collected from one pipe so far.
+#[derive(Default)]
+struct Captured {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+/// One child pipe, drained by its own thread so the child never blocks on a full pipe.
+#[derive(Clone, Default)]
+struct Pipe(Arc<(Mutex<Captured>, Condvar)>);
+
+impl Pipe {
+    fn start(mut source: impl Read + Send + 'static) -> Pipe {
+        let pipe = Pipe::default();
+        let sink = pipe.clone();
+        thread::spawn(move || {
+            let mut buf = [0; 16 * 1024];
+            loop {
+                let n = match source.read(&mut buf) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => other.unwrap_or(0),
+                };
+                let (lock, cond) = &*sink.0;
+                let mut captured = lock.lock().expect("capture lock");
+                captured.bytes.extend_from_slice(&buf[..n]);
+                captured.closed = n == 0;
+                cond.notify_all();
+                if n == 0 {
+                    return;
+                }
+            }
+        });
+        pipe
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.0.0.lock().expect("capture lock").bytes.clone()
+    }
+
+    /// Waits until `done(bytes, closed)` holds or `timeout` passes; tells whether it held.
+    fn wait_until(&self, timeout: Duration, mut done: impl FnMut(&[u8], bool) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let (lock, cond) = &*self.0;
+        let mut captured = lock.lock().expect("capture lock");
+        loop {
+            if done(&captured.bytes, captured.closed) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            captured = cond
+                .wait_timeout(captured, deadline - now)
+                .expect("capture lock")
+                .0;
+        }
+    }
+}
+
+/// Complete (newline-terminated) lines of `bytes`, decoded lossily.
+pub fn complete_lines(bytes: &[u8]) -> Vec<String> {
+    let mut lines: Vec<String> = bytes
+        .split(|&b| b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).into_owned())
+        .collect();
+    lines.pop(); // what follows the last newline is not a complete line yet
+    lines
+}
+
+/// The first 10 and last 30 lines of `bytes`, each cut to 200 characters.
+fn abridge(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = |l: &&str| -> String {
+        let short: String = l.chars().take(200).collect();
+        format!("{short}\n")
+    };
+    if lines.len() <= 40 {
+        return lines.iter().map(cut).collect();
+    }
+    let mut out: String = lines[..10].iter().map(cut).collect();
+    out.push_str(&format!("[... {} lines ...]\n", lines.len() - 40));
+    out.extend(lines[lines.len() - 30..].iter().map(cut));
+    out
+}
+
+/// The event part of a log line (`action: ...`), without timestamp and level.
+pub fn message(line: &str) -> &str {
+    line.find("action: ").map_or(line, |i| &line[i..])
+}
+
+/// A child process of this test with captured stdout and stderr; killed on drop.
+pub struct Proc {
+    child: Child,
+    status: Option<ExitStatus>,
+    /// When `try_wait` first saw the exit: timing asserts must not include pipe draining.
+    exited_at: Option<Instant>,
+    stdout: Pipe,
+    stderr: Pipe,
+    /// Config files the child may still read: kept as long as the child.
+    _files: Vec<TempFile>,
+}
+
+impl Proc {
+    /// Starts `program` with exactly `env` (nothing inherited, so the developer's
+    /// SERVER_* / CLI_* variables cannot leak in).
+    pub fn spawn(program: &str, args: &[&str], env: &[(&str, &str)], files: Vec<TempFile>) -> Proc {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes
+        // the kernel kill the child if this test is killed (a nextest timeout), which
+        // skips our Drop: no orphaned server may outlive its test.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn binary");
+        let stdout = Pipe::start(child.stdout.take().expect("stdout is piped"));
+        let stderr = Pipe::start(child.stderr.take().expect("stderr is piped"));
+        Proc {
+            child,
+            status: None,
+            exited_at: None,
+            stdout,
+            stderr,
+            _files: files,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits in i32")
+    }
+
+    /// Sends `sig` to this child only (never to the test process).
+    pub fn signal(&mut self, sig: libc::c_int) {
+        assert!(
+            self.try_wait().is_none(),
+            "signal to a child that already exited\n{}",
+            self.output()
+        );
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child,
+        // not yet reaped, so it cannot have been reused by another process.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait on child");
+            self.exited_at = self.status.map(|_| Instant::now());
+        }
+        self.status
+    }
+
+    /// Time from `since` to the moment the exit was seen (polled every 2 ms).
+    pub fn exit_delay(&self, since: Instant) -> Duration {
+        self.exited_at.expect("child has exited") - since
+    }
+
+    /// Waits at most `timeout` for the child to exit; then waits (bounded) for its pipes.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while self.try_wait().is_none() {
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+        // A grandchild could hold the pipes open; do not wait for it forever.
+        self.stdout.wait_until(WAIT, |_, closed| closed);
+        self.stderr.wait_until(WAIT, |_, closed| closed);
+        self.status
+    }
+
+    pub fn expect_exit(&mut self, timeout: Duration) -> ExitStatus {
+        match self.wait_exit(timeout) {
+            Some(status) => status,
+            None => panic!("child did not exit within {timeout:?}\n{}", self.output()),
+        }
+    }
+
+    pub fn stdout_raw(&self) -> Vec<u8> {
+        self.stdout.bytes()
+    }
+
+    /// Complete stdout lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        complete_lines(&self.stdout.bytes())
+    }
+
+    /// Stdout and stderr, abridged for failure messages (a flood of echo logs would bury
+    /// the lines that matter).
+    pub fn output(&self) -> String {
+        format!(
+            "--- stdout ---\n{}--- stderr ---\n{}",
+            abridge(&self.stdout.bytes()),
+            abridge(&self.stderr.bytes())
+        )
+    }
+
+    /// Stdout and stderr in full, for checks on what a message names.
+    pub fn full_output(&self) -> String {
+        let mut all = String::from_utf8_lossy(&self.stdout.bytes()).into_owned();
+        all.push_str(&String::from_utf8_lossy(&self.stderr.bytes()));
+        all
+    }
+
+    /// Waits for `count` stdout lines containing `needle`; returns them.
+    pub fn wait_count(&self, needle: &str, count: usize) -> Vec<String> {
+        let found = |bytes: &[u8]| -> Vec<String> {
+            complete_lines(bytes)
+                .into_iter()
+                .filter(|l| l.contains(needle))
+                .collect()
+        };
+        let ok = self
+            .stdout
+            .wait_until(WAIT, |bytes, _| found(bytes).len() >= count);
+        let lines = found(&self.stdout.bytes());
+        assert!(
+            ok,
+            "expected {count} lines containing {needle:?}, got {}\n{}",
+            lines.len(),
+            self.output()
+        );
+        lines
+    }
+
+    /// Waits for a stdout line containing `needle`; returns the first such line.
+    pub fn wait_line(&self, needle: &str) -> String {
+        self.wait_count(needle, 1).swap_remove(0)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A running server on 127.0.0.1 and an ephemeral port (unless `SERVER_PORT` is given).
+pub struct Server {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts the server from an empty config file plus `env` (which wins over the defaults
+    /// below), and waits for its `listen` line to learn the real port.
+    pub fn start(env: &[(&str, &str)]) -> Server {
+        Server::start_with_config("", false, env)
+    }
+
+    /// Like [`Server::start`], with `contents` as the config file, named by `--config`
+    /// or, if `via_env`, by `SERVER_CONFIG_FILE`.
+    pub fn start_with_config(contents: &str, via_env: bool, env: &[(&str, &str)]) -> Server {
+        let config = TempFile::new("server.ini", contents);
+        let path = config.path().to_string();
+        let mut all = vec![
+            ("SERVER_PORT", "0"),
+            ("SERVER_BIND_IP", "127.0.0.1"),
+            ("LOGGING_LEVEL", "INFO"),
+        ];
+        // Keys the file sets are left to it (the env would win).
+        all.retain(|(key, _)| !contents.contains(key));
+        all.extend_from_slice(env);
+        let args = ["--config", path.as_str()];
+        let args: &[&str] = if via_env {
+            all.push(("SERVER_CONFIG_FILE", &path));
+            &[]
+        } else {
+            &args
+        };
+        let proc = Proc::spawn(SERVER, args, &all, vec![config]);
+        let line = proc.wait_line("action: listen | result: success | address: ");
+        let addr = line
+            .rsplit("address: ")
+            .next()
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no address in listen line {line:?}"));
+        Server { proc, addr }
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        connect(self.addr)
+    }
+}
+
+impl Deref for Server {
+    type Target = Proc;
+    fn deref(&self) -> &Proc {
+        &self.proc
+    }
+}
+
+impl DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut Proc {
+        &mut self.proc
+    }
+}
+
+/// Starts a client against `address` from an empty config file; `env` wins over the
+/// defaults (id 1, one message, 10ms period).
+pub fn start_client(address: &str, env: &[(&str, &str)]) -> Proc {
+    let config = TempFile::new("client.ini", "");
+    let mut all = vec![
+        ("CLI_ID", "1"),
+        ("CLI_SERVER_ADDRESS", address),
+        ("CLI_LOOP_AMOUNT", "1"),
+        ("CLI_LOOP_PERIOD", "10ms"),
+        ("CLI_LOG_LEVEL", "INFO"),
+    ];
+    all.extend_from_slice(env);
+    let path = config.path().to_string();
+    let args = ["--config", path.as_str()];
+    Proc::spawn(CLIENT, &args, &all, vec![config])
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Connects with Nagle off (small writes go out at once) and bounded reads and writes.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, WAIT).expect("connect to server");
+    stream.set_nodelay(true).expect("nodelay");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream.set_write_timeout(Some(WAIT)).expect("write timeout");
+    stream
+}
+
+pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0; n];
+    stream
+        .read_exact(&mut buf)
+        .expect("read the expected echo in time");
+    buf
+}
+
+/// Writes `line` and expects exactly it back.
+pub fn ping(stream: &mut TcpStream, line: &[u8]) {
+    stream.write_all(line).expect("write line");
+    assert_eq!(
+        read_n(stream, line.len()),
+        line,
+        "echo of {:?}",
+        String::from_utf8_lossy(line)
+    );
+}
+
+/// Reads until a clean EOF (a reset or a timeout fails the test).
+pub fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    stream
+        .read_to_end(&mut buf)
+        .expect("read until a clean EOF in time");
+    buf
+}
+
+/// Reads until the server closed the connection, by EOF or by reset.
+pub fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0; 16 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return got,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!(
+                "connection not closed in time ({e}); got {} bytes",
+                got.len()
+            ),
+        }
+    }
+}
+
+/// 64 KiB of 1 KiB lines; byte `i` of a long stream is `pattern[i % len]`.
+pub fn pattern() -> Vec<u8> {
+    let mut chunk = Vec::with_capacity(64 * 1024);
+    for i in 0..64 {
+        let head = format!("line {i:04} ");
+        chunk.extend_from_slice(head.as_bytes());
+        chunk.extend((0..1023 - head.len()).map(|j| b'a' + (j % 26) as u8));
+        chunk.push(b'\n');
+    }
+    chunk
+}
+
+/// Writes the pattern without reading until a write has stalled for 300 ms (the server
+/// stopped taking more) or `limit` bytes went out; returns how many bytes were written.
+pub fn fill_until_blocked(stream: &mut TcpStream, limit: usize) -> usize {
+    let chunk = pattern();
+    stream
+        .set_write_timeout(Some(Duration::from_millis(300)))
+        .expect("write timeout");
+    let mut written = 0;
+    while written < limit {
+        let at = written % chunk.len();
+        let end = chunk.len().min(at + limit - written);
+        match stream.write(&chunk[at..end]) {
+            Ok(n) => written += n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => panic!("write failed after {written} bytes: {e}"),
+        }
+    }
+    stream.set_write_timeout(Some(WAIT)).expect("write timeout");
+    written
+}
+
+/// User + system CPU time of `pid`, in clock ticks (fields 14 and 15 of /proc/PID/stat).
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // The command name may contain spaces: fields are counted after its closing paren.
+    let rest = &stat[stat.rfind(')').expect("comm field") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields[i].parse::<u64>().expect("numeric stat field");
+    field(11) + field(12)
+}
+
+/// A `kB` field of /proc/PID/status, such as `VmRSS` or `VmHWM`.
+pub fn status_kib(pid: i32, key: &str) -> u64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {key} in /proc/{pid}/status"))
+}
+
+/// Times any thread of `pid` went to sleep and was woken (voluntary context switches):
+/// a loop that polls with a short timeout shows up here even when it uses no CPU ticks.
+pub fn wakeups(pid: i32) -> u64 {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    tasks
+        .map(|task| {
+            let path = task.expect("task entry").path().join("status");
+            let status = fs::read_to_string(path).expect("read task status");
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .expect("voluntary_ctxt_switches in task status")
+        })
+        .sum()
+}

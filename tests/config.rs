@@ -1,0 +1,329 @@
+//! Configuration errors (SPEC §3, §4, §6): each bad value makes the program exit 2 with a
+//! message naming the key, the value and where it came from (the file or the env).
+
+mod common;
+
+use common::{CLIENT, Proc, SERVER, Server, TempFile};
+use std::time::Duration;
+
+/// Where the bad setting is put.
+enum Source<'a> {
+    /// A config file with these contents; the message must name the file's path.
+    File(&'a str),
+    /// An environment variable (key, value); the message must say it came from the env.
+    Env(&'a str, &'a str),
+}
+
+/// Runs `program` with `source` on top of otherwise valid settings and checks that it
+/// exits 2 and that its output (stdout + stderr) names every one of `needles`.
+fn assert_config_error(program: &str, source: Source, needles: &[&str]) {
+    let text = match source {
+        Source::File(text) => text,
+        Source::Env(..) => "",
+    };
+    let file = TempFile::new("bad.ini", text);
+    let path = file.path().to_string();
+    let valid = if program == SERVER {
+        [("SERVER_PORT", "0"), ("SERVER_BIND_IP", "127.0.0.1")]
+    } else {
+        [
+            ("CLI_SERVER_ADDRESS", "127.0.0.1:9"),
+            ("CLI_LOOP_PERIOD", "10ms"),
+        ]
+    };
+    // The env wins over the file: leave the keys the file sets to the file.
+    let lower_text = text.to_lowercase();
+    let mut env: Vec<(&str, &str)> = valid
+        .into_iter()
+        .filter(|(key, _)| !lower_text.contains(&key.to_lowercase()))
+        .collect();
+    if let Source::Env(key, value) = source {
+        env.push((key, value));
+    }
+    let mut proc = Proc::spawn(program, &["--config", &path], &env, vec![file]);
+    let status = proc.expect_exit(Duration::from_secs(5));
+    let output = proc.full_output();
+    assert_eq!(status.code(), Some(2), "exit status {status:?}\n{output}");
+    let lower = output.to_lowercase();
+    let mut wanted: Vec<&str> = needles.to_vec();
+    match source {
+        Source::File(_) => wanted.push(&path),
+        Source::Env(..) => wanted.push("env"),
+    }
+    for needle in wanted {
+        // configparser lowercases keys read from a file, so names match in any case.
+        assert!(
+            lower.contains(&needle.to_lowercase()),
+            "message does not name {needle:?}\n{output}"
+        );
+    }
+}
+
+/// Runs `program` with `args` and `env` and expects exit 2 naming `needle`.
+fn assert_usage_error(program: &str, args: &[&str], env: &[(&str, &str)], needle: &str) {
+    let mut proc = Proc::spawn(program, args, env, Vec::new());
+    let status = proc.expect_exit(Duration::from_secs(5));
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "exit status {status:?}\n{}",
+        proc.output()
+    );
+    assert!(
+        proc.full_output().contains(needle),
+        "message does not name {needle:?}\n{}",
+        proc.output()
+    );
+}
+
+#[test]
+fn server_bad_port_from_env() {
+    assert_config_error(
+        SERVER,
+        Source::Env("SERVER_PORT", "abc"),
+        &["SERVER_PORT", "abc"],
+    );
+}
+
+#[test]
+fn server_out_of_range_port_from_file() {
+    let file = "[DEFAULT]\nSERVER_PORT = 70000\n";
+    assert_config_error(SERVER, Source::File(file), &["SERVER_PORT", "70000"]);
+}
+
+#[test]
+fn server_bad_backlog() {
+    assert_config_error(
+        SERVER,
+        Source::Env("SERVER_LISTEN_BACKLOG", "lots"),
+        &["SERVER_LISTEN_BACKLOG", "lots"],
+    );
+}
+
+#[test]
+fn server_bad_level_from_env() {
+    assert_config_error(
+        SERVER,
+        Source::Env("LOGGING_LEVEL", "LOUD"),
+        &["LOGGING_LEVEL", "LOUD"],
+    );
+}
+
+#[test]
+fn server_bad_level_from_file() {
+    let file = "[DEFAULT]\nLOGGING_LEVEL = LOUD\n";
+    assert_config_error(SERVER, Source::File(file), &["LOGGING_LEVEL", "LOUD"]);
+}
+
+#[test]
+fn server_bad_duration() {
+    assert_config_error(
+        SERVER,
+        Source::Env("SERVER_SHUTDOWN_GRACE", "soon"),
+        &["SERVER_SHUTDOWN_GRACE", "soon"],
+    );
+}
+
+#[test]
+fn server_duration_without_unit() {
+    // Go's syntax: only "0" may go without a unit.
+    assert_config_error(
+        SERVER,
+        Source::Env("SERVER_SHUTDOWN_GRACE", "500"),
+        &["SERVER_SHUTDOWN_GRACE", "500"],
+    );
+}
+
+#[test]
+fn server_bad_max_line() {
+    assert_config_error(
+        SERVER,
+        Source::Env("SERVER_MAX_LINE_BYTES", "big"),
+        &["SERVER_MAX_LINE_BYTES", "big"],
+    );
+}
+
+#[test]
+fn server_bad_max_connections() {
+    assert_config_error(
+        SERVER,
+        Source::Env("SERVER_MAX_CONNECTIONS", "none"),
+        &["SERVER_MAX_CONNECTIONS", "none"],
+    );
+}
+
+#[test]
+fn server_unknown_key_in_file() {
+    let file = "[DEFAULT]\nSERVER_PORT = 0\nSERVER_PROT = 1234\n";
+    assert_config_error(SERVER, Source::File(file), &["SERVER_PROT"]);
+}
+
+#[test]
+fn server_unreadable_explicit_config() {
+    let path = "/nonexistent/tp0/server.ini";
+    assert_usage_error(SERVER, &["--config", path], &[], path);
+}
+
+#[test]
+fn server_unreadable_config_from_env() {
+    let path = "/nonexistent/tp0/from-env.ini";
+    assert_usage_error(SERVER, &[], &[("SERVER_CONFIG_FILE", path)], path);
+}
+
+#[test]
+fn server_unknown_argument() {
+    assert_usage_error(
+        SERVER,
+        &["--frobnicate"],
+        &[("SERVER_PORT", "0")],
+        "--frobnicate",
+    );
+}
+
+#[test]
+fn client_bad_amount_from_env() {
+    assert_config_error(
+        CLIENT,
+        Source::Env("CLI_LOOP_AMOUNT", "many"),
+        &["CLI_LOOP_AMOUNT", "many"],
+    );
+}
+
+#[test]
+fn client_negative_amount() {
+    assert_config_error(
+        CLIENT,
+        Source::Env("CLI_LOOP_AMOUNT", "-3"),
+        &["CLI_LOOP_AMOUNT", "-3"],
+    );
+}
+
+#[test]
+fn client_bad_amount_from_file() {
+    let file = "id = 1\n[loop]\namount = many\nperiod = 10ms\n";
+    assert_config_error(CLIENT, Source::File(file), &["amount", "many"]);
+}
+
+#[test]
+fn client_bad_period() {
+    assert_config_error(
+        CLIENT,
+        Source::Env("CLI_LOOP_PERIOD", "soon"),
+        &["CLI_LOOP_PERIOD", "soon"],
+    );
+}
+
+#[test]
+fn client_bad_id() {
+    assert_config_error(
+        CLIENT,
+        Source::Env("CLI_ID", "two words"),
+        &["CLI_ID", "two words"],
+    );
+}
+
+#[test]
+fn client_bad_address() {
+    assert_config_error(
+        CLIENT,
+        Source::Env("CLI_SERVER_ADDRESS", "no-port-here"),
+        &["CLI_SERVER_ADDRESS", "no-port-here"],
+    );
+}
+
+#[test]
+fn client_bad_log_level() {
+    assert_config_error(
+        CLIENT,
+        Source::Env("CLI_LOG_LEVEL", "LOUD"),
+        &["CLI_LOG_LEVEL", "LOUD"],
+    );
+}
+
+#[test]
+fn client_unreadable_explicit_config() {
+    let path = "/nonexistent/tp0/client.ini";
+    assert_usage_error(CLIENT, &["--config", path], &[], path);
+}
+
+#[test]
+fn client_unreadable_config_from_env() {
+    let path = "/nonexistent/tp0/client-env.ini";
+    assert_usage_error(CLIENT, &[], &[("CLI_CONFIG_FILE", path)], path);
+}
+
+#[test]
+fn server_env_wins_over_file_and_file_over_defaults() {
+    let file = "[DEFAULT]\nSERVER_LISTEN_BACKLOG = 7\nLOGGING_LEVEL = DEBUG\nSERVER_MAX_LINE_BYTES = 4096\n";
+    let server = Server::start_with_config(file, false, &[("LOGGING_LEVEL", "INFO")]);
+    server.wait_line(
+        "action: config | result: success | port: 0 | listen_backlog: 7 | logging_level: INFO",
+    );
+    server.wait_line("| max_connections: 10000 | max_line_bytes: 4096 | shutdown_grace: 500ms");
+}
+
+#[test]
+fn server_config_file_named_by_env() {
+    let file = "[DEFAULT]\nSERVER_LISTEN_BACKLOG = 9\n";
+    let server = Server::start_with_config(file, true, &[]);
+    server.wait_line("action: config | result: success | port: 0 | listen_backlog: 9 |");
+}
+
+#[test]
+fn client_env_wins_over_file_and_file_over_defaults() {
+    let file = TempFile::new(
+        "client.ini",
+        "id = 3\n[loop]\namount = 0\nperiod = 250ms\n[log]\nlevel = DEBUG\n",
+    );
+    let path = file.path().to_string();
+    let env = [
+        ("CLI_ID", "9"),
+        ("CLI_SERVER_ADDRESS", "127.0.0.1:9"),
+        ("CLI_LOG_LEVEL", "INFO"),
+    ];
+    let mut client = Proc::spawn(CLIENT, &["--config", &path], &env, vec![file]);
+    let line = client.wait_line("action: config | result: success");
+    assert!(
+        line.ends_with("| client_id: 9 | server_address: 127.0.0.1:9 | loop_amount: 0 | loop_period: 250ms | log_level: INFO"),
+        "config line: {line:?}"
+    );
+    // Zero messages: nothing to send, nothing to connect to.
+    let status = client.expect_exit(Duration::from_secs(5));
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        client.output()
+    );
+}
+
+#[test]
+fn client_config_file_named_by_env() {
+    let file = TempFile::new("client.ini", "id = 5\n[loop]\namount = 0\n");
+    let env = [
+        ("CLI_CONFIG_FILE", file.path()),
+        ("CLI_SERVER_ADDRESS", "127.0.0.1:9"),
+    ];
+    let mut client = Proc::spawn(CLIENT, &[], &env, Vec::new());
+    client.wait_line("action: config | result: success | client_id: 5 |");
+    let status = client.expect_exit(Duration::from_secs(5));
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        client.output()
+    );
+}
+
+#[test]
+fn server_binds_all_interfaces_by_default() {
+    // No SERVER_BIND_IP: the default is every interface; loopback still reaches it.
+    let config = TempFile::new("server.ini", "");
+    let env = [("SERVER_PORT", "0")];
+    let server = Proc::spawn(SERVER, &["--config", config.path()], &env, Vec::new());
+    let line = server.wait_line("action: listen | result: success | address: ");
+    let port = line
+        .split("address: 0.0.0.0:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("not bound to 0.0.0.0: {line:?}"));
+    let addr = format!("127.0.0.1:{port}").parse().expect("port");
+    common::ping(&mut common::connect(addr), b"via loopback\n");
+}

@@ -1,0 +1,50 @@
+//! No busy waiting (SPEC §1): an idle server and a client waiting out its period sleep in
+//! the poller, so they burn no CPU time and are not even woken up.
+
+mod common;
+
+use common::{Server, cpu_ticks, ping, start_client, wakeups};
+use std::thread;
+use std::time::Duration;
+
+/// CPU ticks (usually 10 ms each) that `pid` uses over two seconds, and its wake-ups.
+fn usage_over_two_seconds(pid: i32) -> (u64, u64) {
+    let (ticks, woken) = (cpu_ticks(pid), wakeups(pid));
+    thread::sleep(Duration::from_secs(2));
+    (cpu_ticks(pid) - ticks, wakeups(pid) - woken)
+}
+
+#[test]
+fn idle_server_uses_no_cpu() {
+    let server = Server::start(&[]);
+    // An open, quiet connection too: its registration must not cause wake-ups either.
+    let mut quiet = server.connect();
+    ping(&mut quiet, b"hello\n");
+    thread::sleep(Duration::from_millis(200));
+    let (used, woken) = usage_over_two_seconds(server.pid());
+    assert!(used <= 1, "idle server used {used} ticks of CPU in 2 s");
+    assert!(woken <= 2, "idle server woke up {woken} times in 2 s");
+}
+
+#[test]
+fn client_waiting_its_period_uses_no_cpu() {
+    let server = Server::start(&[]);
+    let address = server.addr.to_string();
+    let client = start_client(
+        &address,
+        &[("CLI_LOOP_AMOUNT", "2"), ("CLI_LOOP_PERIOD", "10s")],
+    );
+    client.wait_line(
+        "action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°1",
+    );
+    thread::sleep(Duration::from_millis(200));
+    let (used, woken) = usage_over_two_seconds(client.pid());
+    assert!(
+        used <= 1,
+        "client waiting its period used {used} ticks of CPU in 2 s"
+    );
+    assert!(
+        woken <= 2,
+        "client waiting its period woke up {woken} times in 2 s"
+    );
+}

@@ -1,0 +1,115 @@
+//! Limits: SERVER_MAX_LINE_BYTES (SPEC §2), where a line longer than the limit costs only
+//! its own connection; SERVER_MAX_CONNECTIONS (README), past which new peers wait in the
+//! backlog, without the server spinning, until a connection closes.
+
+mod common;
+
+use common::{Server, ping, read_n, read_until_closed, wakeups};
+use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
+
+const MAX: &str = "1024";
+
+#[test]
+fn over_long_line_closes_only_its_connection() {
+    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
+    let mut before = server.connect();
+    ping(&mut before, b"opened before\n");
+
+    let mut offender = server.connect();
+    ping(&mut offender, b"a fine line first\n");
+    let mut long = vec![b'x'; 2000];
+    long.push(b'\n');
+    // The server may close while this is in flight; what matters is what comes back.
+    let _ = offender.write_all(&long);
+    let rest = read_until_closed(&mut offender);
+    assert!(
+        rest.is_empty(),
+        "got {} bytes of the over-long line back",
+        rest.len()
+    );
+    server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: ");
+
+    ping(&mut before, b"still served\n");
+    let mut after = server.connect();
+    ping(&mut after, b"opened after\n");
+}
+
+#[test]
+fn line_of_exactly_the_limit_is_echoed() {
+    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
+    let mut stream = server.connect();
+    // The limit counts the bytes before the newline.
+    let mut line = vec![b'y'; 1024];
+    line.push(b'\n');
+    ping(&mut stream, &line);
+}
+
+#[test]
+fn line_one_byte_over_the_limit_is_refused() {
+    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
+    let mut stream = server.connect();
+    let mut line = vec![b'z'; 1025];
+    line.push(b'\n');
+    let _ = stream.write_all(&line);
+    let rest = read_until_closed(&mut stream);
+    assert!(
+        rest.is_empty(),
+        "got {} bytes of a 1025-byte line back",
+        rest.len()
+    );
+}
+
+#[test]
+fn over_long_line_is_cut_off_before_its_newline_arrives() {
+    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
+    let mut stream = server.connect();
+    // No newline ever: the server must not wait (and buffer) for one.
+    let _ = stream.write_all(&[b'w'; 4096]);
+    let rest = read_until_closed(&mut stream);
+    assert!(
+        rest.is_empty(),
+        "got {} bytes of an over-long line back",
+        rest.len()
+    );
+    server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: ");
+}
+
+#[test]
+fn max_connections_makes_extra_peers_wait_in_the_backlog() {
+    let server = Server::start(&[("SERVER_MAX_CONNECTIONS", "2")]);
+    let mut first = server.connect();
+    let mut second = server.connect();
+    ping(&mut first, b"one\n");
+    ping(&mut second, b"two\n");
+
+    // The kernel completes the handshake; the server must leave it in the backlog.
+    let mut third = server.connect();
+    third.write_all(b"three\n").expect("write");
+    let woken = wakeups(server.pid());
+    third
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("read timeout");
+    let mut buf = [0; 16];
+    match third.read(&mut buf) {
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+        other => panic!("a third connection was served at max 2: {other:?}"),
+    }
+    // A listener that stays readable must not make the loop spin.
+    let woken = wakeups(server.pid()) - woken;
+    assert!(
+        woken <= 2,
+        "server at its connection limit woke up {woken} times in 0.5 s"
+    );
+
+    drop(first);
+    third
+        .set_read_timeout(Some(common::WAIT))
+        .expect("read timeout");
+    assert_eq!(
+        read_n(&mut third, 6),
+        b"three\n",
+        "served once a slot freed up"
+    );
+    ping(&mut second, b"still two\n");
+}

@@ -1,0 +1,227 @@
+//! Server shutdown (SPEC §6): SIGTERM/SIGINT stop accepting, deliver every echo already
+//! owed, close each connection cleanly and exit 0, bounded by SERVER_SHUTDOWN_GRACE; a
+//! second signal cuts the drain short.
+
+mod common;
+
+use common::{
+    SIGINT, SIGTERM, Server, fill_until_blocked, message, ping, read_to_eof, read_until_closed,
+};
+use std::io::{ErrorKind, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Checks the shutdown lines: listener first, then `conns` lines starting with `close`
+/// (one per connection), the signal pipe, and `shutdown` last of all.
+fn assert_shutdown_logged(server: &Server, conns: usize, close: &str) {
+    let lines = server.lines();
+    let events: Vec<&str> = lines.iter().map(|l| message(l)).collect();
+    let listener = events
+        .iter()
+        .position(|e| *e == "action: close_listener | result: success")
+        .unwrap_or_else(|| panic!("no close_listener line\n{}", server.output()));
+    let closes: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].starts_with("action: close_connection |"))
+        .collect();
+    assert!(
+        closes.iter().all(|&i| i > listener),
+        "close_connection before close_listener"
+    );
+    let matching = closes
+        .iter()
+        .filter(|&&i| events[i].starts_with(close))
+        .count();
+    assert_eq!(
+        (closes.len(), matching),
+        (conns, conns),
+        "close_connection lines (all, starting with `{close}`)\n{}",
+        server.output()
+    );
+    let pipe = events
+        .iter()
+        .position(|e| *e == "action: close_signal_pipe | result: success")
+        .unwrap_or_else(|| panic!("no close_signal_pipe line\n{}", server.output()));
+    assert!(
+        closes.iter().all(|&i| i < pipe),
+        "close_signal_pipe before a close_connection"
+    );
+    assert_eq!(
+        events.last().copied(),
+        Some("action: shutdown | result: success"),
+        "last line\n{}",
+        server.output()
+    );
+}
+
+/// Every connection was flushed and closed in good order.
+const CLOSED_OK: &str = "action: close_connection | result: success | ip: 127.0.0.1";
+
+#[test]
+fn sigterm_delivers_every_unread_echo_then_eof() {
+    const CONNS: usize = 100;
+    let mut server = Server::start(&[("SERVER_LISTEN_BACKLOG", "128")]);
+    let mut conns: Vec<TcpStream> = (0..CONNS).map(|_| server.connect()).collect();
+    let expected: Vec<String> = (0..CONNS)
+        .map(|i| (1..=3).map(|n| format!("conn {i} line {n}\n")).collect())
+        .collect();
+    for (conn, lines) in conns.iter_mut().zip(&expected) {
+        conn.write_all(lines.as_bytes()).expect("write lines");
+    }
+    // Signal only once the server has read every line: those echoes are owed.
+    server.wait_count("action: receive_message | result: success", 3 * CONNS);
+
+    let signalled = Instant::now();
+    server.signal(SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = server.exit_delay(signalled);
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        server.output()
+    );
+    assert!(
+        took < Duration::from_secs(1),
+        "signal to exit took {took:?}"
+    );
+
+    for (i, (conn, lines)) in conns.iter_mut().zip(&expected).enumerate() {
+        let got = read_to_eof(conn);
+        assert_eq!(String::from_utf8_lossy(&got), *lines, "connection {i}");
+    }
+    assert_shutdown_logged(&server, CONNS, CLOSED_OK);
+}
+
+#[test]
+fn sigterm_on_idle_server_exits_0_at_once() {
+    let mut server = Server::start(&[]);
+    let mut quiet = server.connect();
+    ping(&mut quiet, b"hi\n");
+    let signalled = Instant::now();
+    server.signal(SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        server.output()
+    );
+    assert!(
+        server.exit_delay(signalled) < Duration::from_millis(500),
+        "took {:?}",
+        server.exit_delay(signalled)
+    );
+    assert!(
+        read_to_eof(&mut quiet).is_empty(),
+        "an idle connection gets a clean EOF"
+    );
+    assert_shutdown_logged(&server, 1, CLOSED_OK);
+}
+
+#[test]
+fn sigint_shuts_down_like_sigterm() {
+    let mut server = Server::start(&[]);
+    let signalled = Instant::now();
+    server.signal(SIGINT);
+    let status = server.expect_exit(Duration::from_secs(5));
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        server.output()
+    );
+    assert!(
+        server.exit_delay(signalled) < Duration::from_millis(500),
+        "took {:?}",
+        server.exit_delay(signalled)
+    );
+    assert_shutdown_logged(&server, 0, CLOSED_OK);
+}
+
+#[test]
+fn second_signal_forces_exit_during_a_long_drain() {
+    let mut server = Server::start(&[("SERVER_SHUTDOWN_GRACE", "10s")]);
+    let mut hog = server.connect();
+    let written = fill_until_blocked(&mut hog, 64 << 20);
+    server.signal(SIGTERM);
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.try_wait().is_none(),
+        "exited before the 10s grace with {written} bytes owed to a peer\n{}",
+        server.output()
+    );
+    // Draining, not accepting: the listener is closed.
+    let refused = TcpStream::connect_timeout(&server.addr, Duration::from_secs(2));
+    assert!(
+        matches!(&refused, Err(e) if e.kind() == ErrorKind::ConnectionRefused),
+        "connect during the drain: {refused:?}"
+    );
+
+    let signalled = Instant::now();
+    server.signal(SIGINT);
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = server.exit_delay(signalled);
+    assert!(
+        took < Duration::from_secs(1),
+        "second signal to exit took {took:?}"
+    );
+    assert!(
+        matches!(status.code(), Some(0 | 1)),
+        "exit status {status:?}\n{}",
+        server.output()
+    );
+}
+
+#[test]
+fn grace_bounds_the_drain_against_a_peer_that_never_reads() {
+    let mut server = Server::start(&[]);
+    server.wait_line("shutdown_grace: 500ms");
+    let mut hog = server.connect();
+    fill_until_blocked(&mut hog, 64 << 20);
+    let signalled = Instant::now();
+    server.signal(SIGTERM);
+    let status = server.expect_exit(Duration::from_secs(5));
+    let took = server.exit_delay(signalled);
+    assert!(
+        took < Duration::from_millis(1200),
+        "500ms grace, but the drain took {took:?}"
+    );
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        server.output()
+    );
+    // Output was dropped: the server may say so with `fail`, but must log the close.
+    assert_shutdown_logged(&server, 1, "action: close_connection | result: ");
+}
+
+#[test]
+fn drain_ends_as_soon_as_the_peer_has_read_everything() {
+    let mut server = Server::start(&[("SERVER_SHUTDOWN_GRACE", "10s")]);
+    let mut late = server.connect();
+    let written = fill_until_blocked(&mut late, 64 << 20);
+    server.signal(SIGTERM);
+    thread::sleep(Duration::from_millis(200));
+    // The peer finally reads: it gets (a prefix of) its own bytes, then the connection ends.
+    let got = read_until_closed(&mut late);
+    let read_done = Instant::now();
+    assert!(
+        !got.is_empty() && got.len() <= written,
+        "got {} of {written} bytes",
+        got.len()
+    );
+    let chunk = common::pattern();
+    for (i, piece) in got.chunks(chunk.len()).enumerate() {
+        assert!(piece == &chunk[..piece.len()], "echo differs in chunk {i}");
+    }
+    // Nothing is owed any more: the server must not sit out the rest of its 10 s grace.
+    let status = server.expect_exit(Duration::from_secs(5));
+    assert!(
+        server.exit_delay(read_done) < Duration::from_secs(1),
+        "exit {:?} after the drain",
+        server.exit_delay(read_done)
+    );
+    assert!(
+        status.success(),
+        "exit status {status:?}\n{}",
+        server.output()
+    );
+}
