@@ -9,6 +9,14 @@ pub struct Escaped<'a>(pub &'a [u8]);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Printable ASCII, the usual message, is written as it is. The check is a
+        // fold rather than `all` so that it compiles to a few vector instructions.
+        let plain = self.0.iter().fold(true, |plain, &b| {
+            plain & (b' '..=b'~').contains(&b) & (b != b'\\')
+        });
+        if let (true, Ok(text)) = (plain, std::str::from_utf8(self.0)) {
+            return out.write_str(text);
+        }
         for chunk in self.0.utf8_chunks() {
             let valid = chunk.valid();
             // Most messages need no escaping: write them in one call.

@@ -60,18 +60,48 @@ impl Framer {
             pushed.joined = Some(std::mem::take(&mut self.partial));
             start = newline + 1;
         }
-        let mut end = start;
-        while let Some(newline) = find_newline(&data[end..]) {
-            if newline > self.max_line {
-                pushed.lines = start..end;
-                pushed.too_long = Some(self.too_long());
-                return pushed;
+        let rest = &data[start..];
+        let end = if rest.len() <= self.max_line {
+            // No line here can break the limit, so only the last newline matters,
+            // and a read that ends on a line boundary finds it in its last byte.
+            match rest.last() {
+                Some(b'\n') => rest.len(),
+                _ => rest
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |last| last + 1),
             }
-            end += newline + 1;
-        }
+        } else {
+            match self.scan_lines(rest) {
+                Ok(end) => end,
+                Err(end) => {
+                    pushed.lines = start..start + end;
+                    pushed.too_long = Some(self.too_long());
+                    return pushed;
+                }
+            }
+        };
+        let end = start + end;
         pushed.lines = start..end;
         pushed.too_long = self.keep(&data[end..]).err();
         pushed
+    }
+
+    /// Checks each line of `bytes` against the limit. Returns the end of the last
+    /// complete line, or `Err` with the end of the last good line before one that
+    /// is too long.
+    fn scan_lines(&self, bytes: &[u8]) -> Result<usize, usize> {
+        let mut end = 0;
+        while let Some(newline) = find_newline(&bytes[end..]) {
+            if newline > self.max_line {
+                return Err(end);
+            }
+            end += newline + 1;
+        }
+        if bytes.len() - end > self.max_line {
+            return Err(end);
+        }
+        Ok(end)
     }
 
     /// Takes the unterminated tail, which the protocol echoes as it is at EOF.
@@ -125,10 +155,20 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
     tail.map(|index| offset + index)
 }
 
-/// Iterates the lines of a run handed out by [`Framer::push`], without their newline.
-pub fn lines(run: &[u8]) -> impl Iterator<Item = &[u8]> {
-    run.split_inclusive(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\n").unwrap_or(line))
+/// Iterates the lines of a run of complete lines, without their newline (an
+/// unterminated last piece is a line too).
+pub fn lines(mut run: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        if run.is_empty() {
+            return None;
+        }
+        let (line, rest) = match find_newline(run) {
+            Some(newline) => (&run[..newline], &run[newline + 1..]),
+            None => (run, &run[run.len()..]),
+        };
+        run = rest;
+        Some(line)
+    })
 }
 
 #[cfg(test)]
@@ -233,5 +273,18 @@ mod tests {
     fn lines_strip_the_newline() {
         let collected: Vec<&[u8]> = lines(b"a\n\nb\n").collect();
         assert_eq!(collected, vec![&b"a"[..], b"", b"b"]);
+        let tail: Vec<&[u8]> = lines(b"x\ntail").collect();
+        assert_eq!(tail, vec![&b"x"[..], b"tail"]);
+    }
+
+    #[test]
+    fn long_reads_still_check_every_line() {
+        let mut framer = Framer::new(4);
+        let (echoed, error) = feed(&mut framer, &[b"abcd\nefgh\nij"]);
+        assert_eq!((echoed.as_slice(), error), (&b"abcd\nefgh\n"[..], None));
+        assert_eq!(framer.take_partial(), b"ij");
+        let (echoed, error) = feed(&mut framer, &[b"abcd\nefgh\nijklm"]);
+        assert_eq!(echoed, b"abcd\nefgh\n");
+        assert_eq!(error, Some(LineTooLong { limit: 4 }));
     }
 }

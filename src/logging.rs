@@ -9,7 +9,6 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write};
-use std::sync::{Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{Local, TimeZone};
@@ -17,8 +16,6 @@ use log::{Level, LevelFilter};
 
 /// Bytes of pending records past which they are written without waiting.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
-
-static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 /// Installs the global logger at `level`.
 ///
@@ -40,16 +37,17 @@ pub fn init(level: LevelFilter) -> Result<(), log::SetLoggerError> {
         .apply()
 }
 
-/// Writes the records logged since the last call to stdout.
+/// Writes the records this thread logged since the last call to stdout. Both
+/// programs log only from their one loop thread, which calls this before it sleeps.
 pub fn flush() {
-    let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
-    write_out(&mut pending);
+    PENDING.with_borrow_mut(|pending| {
+        if !pending.is_empty() {
+            write_out(pending);
+        }
+    });
 }
 
 fn write_out(pending: &mut Vec<u8>) {
-    if pending.is_empty() {
-        return;
-    }
     let mut stdout = io::stdout().lock();
     // A closed or broken stdout must not stop the service: the records are lost,
     // the echo goes on.
@@ -61,16 +59,18 @@ fn write_out(pending: &mut Vec<u8>) {
 }
 
 /// The sink fern writes to. fern flushes it after every record, so `flush` here
-/// must not write: the real flush is [`flush`], once per loop turn.
+/// must not write: the real flush is [`flush`], once per loop turn. The buffer is
+/// per thread, so appending to it takes no lock.
 struct Batched;
 
 impl Write for Batched {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
-        pending.extend_from_slice(bytes);
-        if pending.len() >= FLUSH_THRESHOLD {
-            write_out(&mut pending);
-        }
+        PENDING.with_borrow_mut(|pending| {
+            pending.extend_from_slice(bytes);
+            if pending.len() >= FLUSH_THRESHOLD {
+                write_out(pending);
+            }
+        });
         Ok(bytes.len())
     }
 
@@ -80,6 +80,7 @@ impl Write for Batched {
 }
 
 thread_local! {
+    static PENDING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static STAMP: RefCell<Stamp> = RefCell::new(Stamp::default());
 }
 

@@ -130,7 +130,9 @@ impl Server {
             for event in ready.drain(..) {
                 self.dispatch(event);
             }
-            self.on_timers(Instant::now());
+            if self.drain_deadline.is_some() || self.accept_retry.is_some() {
+                self.on_timers(Instant::now());
+            }
         }
         self.close_signal_pipe();
         log::info!("action: shutdown | result: success");
@@ -139,11 +141,13 @@ impl Server {
     }
 
     fn dispatch(&mut self, event: Ready) {
-        match self.reactor.get(event.key) {
-            Some(Source::Listener(_)) => self.accept(),
-            Some(Source::Signals(_)) => self.on_signal(),
-            Some(Source::Peer(_)) => self.on_peer(event),
-            None => {}
+        // The two fixed sources are known by key: no slab lookup to tell them apart.
+        if Some(event.key) == self.listener {
+            self.accept();
+        } else if Some(event.key) == self.signals {
+            self.on_signal();
+        } else {
+            self.on_peer(event);
         }
     }
 
