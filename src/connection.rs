@@ -30,7 +30,8 @@ pub enum Phase {
 /// An accepted socket with its framing and pending output.
 pub struct Connection {
     stream: TcpStream,
-    peer: IpAddr,
+    /// The peer's IP address as logged, formatted once rather than per line.
+    peer: Box<str>,
     framer: Framer,
     /// Echo bytes the socket has not taken yet; `output[sent..]` is still to go.
     output: Vec<u8>,
@@ -45,7 +46,7 @@ impl Connection {
     pub fn new(stream: TcpStream, peer: IpAddr, max_line: usize) -> Self {
         Connection {
             stream,
-            peer,
+            peer: peer.to_string().into_boxed_str(),
             framer: Framer::new(max_line),
             output: Vec::new(),
             sent: 0,
@@ -55,8 +56,8 @@ impl Connection {
     }
 
     /// The peer's address, as logged.
-    pub fn peer(&self) -> IpAddr {
-        self.peer
+    pub fn peer(&self) -> &str {
+        &self.peer
     }
 
     /// Bytes waiting to be written to the peer.
@@ -99,8 +100,8 @@ impl Connection {
         let lines = &data[pushed.lines];
         // The global maximum is one atomic load; asking the logger would be a call.
         if log::max_level() >= log::Level::Info {
-            log_lines(self.peer, joined);
-            log_lines(self.peer, lines);
+            log_lines(&self.peer, joined);
+            log_lines(&self.peer, lines);
         }
         self.send(joined, lines)?;
         match pushed.too_long {
@@ -168,7 +169,7 @@ impl Connection {
             return Ok(());
         }
         if log::max_level() >= log::Level::Info {
-            log_lines(self.peer, &tail);
+            log_lines(&self.peer, &tail);
         }
         self.send(&tail, &[])
     }
@@ -226,7 +227,7 @@ pub fn is_transient(error: &io::Error) -> bool {
     )
 }
 
-fn log_lines(peer: IpAddr, run: &[u8]) {
+fn log_lines(peer: &str, run: &[u8]) {
     for line in framing::lines(run) {
         log::info!(
             "action: receive_message | result: success | ip: {peer} | msg: {}",

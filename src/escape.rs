@@ -9,17 +9,21 @@ pub struct Escaped<'a>(pub &'a [u8]);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Printable ASCII, the usual message, is written as it is. The check is a
-        // fold rather than `all` so that it compiles to a few vector instructions.
-        let plain = self.0.iter().fold(true, |plain, &b| {
-            plain & (b' '..=b'~').contains(&b) & (b != b'\\')
-        });
-        if let (true, Ok(text)) = (plain, std::str::from_utf8(self.0)) {
-            return out.write_str(text);
+        // The usual message needs no escaping and is written in one piece. The
+        // check is a fold rather than `any` so that it compiles to vector code.
+        if let Ok(text) = std::str::from_utf8(self.0) {
+            if self
+                .0
+                .iter()
+                .fold(0u8, |found, &b| found | u8::from(may_need_escape(b)))
+                == 0
+            {
+                return out.write_str(text);
+            }
         }
         for chunk in self.0.utf8_chunks() {
             let valid = chunk.valid();
-            // Most messages need no escaping: write them in one call.
+            // A chunk with nothing to escape goes out in one piece.
             if !valid.chars().any(needs_escape) {
                 out.write_str(valid)?;
             } else {
@@ -33,6 +37,13 @@ impl fmt::Display for Escaped<'_> {
         }
         Ok(())
     }
+}
+
+/// True for the bytes of every character [`needs_escape`] accepts (0xC2 leads the
+/// C1 controls U+0080..U+009F, and also harmless characters such as `°`).
+fn may_need_escape(b: u8) -> bool {
+    // `|`, not `||`: no branch per byte.
+    (b < 0x20) | (b == 0x7f) | (b == b'\\') | (b == 0xc2)
 }
 
 fn needs_escape(c: char) -> bool {

@@ -1,10 +1,11 @@
 //! Log records as the course's programs print them, `YYYY-MM-DD HH:MM:SS LEVEL
-//! message`, through `fern` to stdout.
+//! message`, dispatched by `fern` and written to stdout.
 //!
-//! Records are appended to a buffer and written by [`flush`], which the reactor
+//! Records are appended to a buffer and written by [`flush`], which the event loop
 //! calls before it sleeps: a busy server then makes one `write` per loop turn
 //! instead of one per echoed line. The buffer is also written when it grows large
-//! and at exit, so nothing is lost and nothing waits long.
+//! and at exit, so nothing is lost and nothing waits long. The timestamp text is
+//! formatted again only when the second changes.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -12,10 +13,17 @@ use std::io::{self, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{Local, TimeZone};
-use log::{Level, LevelFilter};
+use log::{Level, LevelFilter, Record};
 
 /// Bytes of pending records past which they are written without waiting.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
+
+thread_local! {
+    /// Records not yet written. Per thread, so appending takes no lock: both
+    /// programs log only from their one loop thread.
+    static PENDING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static STAMP: RefCell<Stamp> = RefCell::new(Stamp::default());
+}
 
 /// Installs the global logger at `level`.
 ///
@@ -24,24 +32,25 @@ const FLUSH_THRESHOLD: usize = 64 * 1024;
 pub fn init(level: LevelFilter) -> Result<(), log::SetLoggerError> {
     fern::Dispatch::new()
         .level(level)
-        .format(|out, message, record| {
-            STAMP.with(|stamp| {
-                let mut stamp = stamp.borrow_mut();
-                out.finish(format_args!(
-                    "{}",
-                    Line::new(stamp.now(), record.level(), message)
-                ))
-            })
-        })
-        .chain(Box::new(Batched) as Box<dyn Write + Send>)
+        .chain(fern::Output::call(append))
         .apply()
 }
 
-/// Writes the records this thread logged since the last call to stdout. Both
-/// programs log only from their one loop thread, which calls this before it sleeps.
+/// Writes the records this thread logged since the last call to stdout.
 pub fn flush() {
     PENDING.with_borrow_mut(|pending| {
         if !pending.is_empty() {
+            write_out(pending);
+        }
+    });
+}
+
+fn append(record: &Record) {
+    PENDING.with_borrow_mut(|pending| {
+        STAMP.with_borrow_mut(|stamp| {
+            write_line(pending, stamp.now(), record.level(), record.args());
+        });
+        if pending.len() >= FLUSH_THRESHOLD {
             write_out(pending);
         }
     });
@@ -58,30 +67,26 @@ fn write_out(pending: &mut Vec<u8>) {
     }
 }
 
-/// The sink fern writes to. fern flushes it after every record, so `flush` here
-/// must not write: the real flush is [`flush`], once per loop turn. The buffer is
-/// per thread, so appending to it takes no lock.
-struct Batched;
-
-impl Write for Batched {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        PENDING.with_borrow_mut(|pending| {
-            pending.extend_from_slice(bytes);
-            if pending.len() >= FLUSH_THRESHOLD {
-                write_out(pending);
-            }
-        });
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// Appends one record as printed: timestamp, level left-aligned in 8 columns,
+/// message, newline.
+pub fn write_line(out: &mut Vec<u8>, stamp: &str, level: Level, message: &fmt::Arguments<'_>) {
+    out.extend_from_slice(stamp.as_bytes());
+    out.extend_from_slice(level_column(level).as_bytes());
+    // Writing into a Vec cannot fail.
+    let _ = out.write_fmt(*message);
+    out.push(b'\n');
 }
 
-thread_local! {
-    static PENDING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    static STAMP: RefCell<Stamp> = RefCell::new(Stamp::default());
+/// The level and the spaces that pad it to 8 columns, plus the separator: fixed
+/// text rather than `{:<8}`, which would pad one character at a time.
+fn level_column(level: Level) -> &'static str {
+    match level {
+        Level::Error => " ERROR    ",
+        Level::Warn => " WARN     ",
+        Level::Info => " INFO     ",
+        Level::Debug => " DEBUG    ",
+        Level::Trace => " TRACE    ",
+    }
 }
 
 /// The local time as text, formatted again only when the second changes.
@@ -108,53 +113,33 @@ impl Stamp {
     }
 }
 
-/// One record as printed: timestamp, level left-aligned in 8 columns, message.
-pub struct Line<'a, M> {
-    stamp: &'a str,
-    level: Level,
-    message: M,
-}
-
-impl<'a, M: fmt::Display> Line<'a, M> {
-    /// A record's line, without the newline (fern adds it).
-    pub fn new(stamp: &'a str, level: Level, message: M) -> Self {
-        Line {
-            stamp,
-            level,
-            message,
-        }
-    }
-}
-
-impl<M: fmt::Display> fmt::Display for Line<'_, M> {
-    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            out,
-            "{} {:<8} {}",
-            self.stamp,
-            self.level.as_str(),
-            self.message
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn line(level: Level, message: fmt::Arguments<'_>) -> String {
+        let mut out = Vec::new();
+        write_line(&mut out, "2026-11-29 10:00:00", level, &message);
+        String::from_utf8(out).expect("UTF-8")
+    }
+
     #[test]
     fn lines_look_like_the_course_programs() {
-        let line = Line::new(
-            "2026-11-29 10:00:00",
-            Level::Info,
-            "action: config | result: success",
+        assert_eq!(
+            line(
+                Level::Info,
+                format_args!("action: config | result: {}", "success")
+            ),
+            "2026-11-29 10:00:00 INFO     action: config | result: success\n"
         );
         assert_eq!(
-            line.to_string(),
-            "2026-11-29 10:00:00 INFO     action: config | result: success"
+            line(Level::Warn, format_args!("x")),
+            "2026-11-29 10:00:00 WARN     x\n"
         );
-        let warn = Line::new("2026-11-29 10:00:00", Level::Warn, "x");
-        assert_eq!(warn.to_string(), "2026-11-29 10:00:00 WARN     x");
+        for level in [Level::Error, Level::Debug, Level::Trace] {
+            let text = line(level, format_args!("x"));
+            assert_eq!(&text[20..29], format!("{:<8} ", level.as_str()), "{text}");
+        }
     }
 
     #[test]
