@@ -122,3 +122,7 @@ docker-compose-logs: ## Follow the logs of the compose project
 
 e2e: ## End-to-end test on the Docker engine: images, compose, config, echo check, shutdown
 	NETCAT_IMAGE="$(NETCAT_IMAGE)" MAKE="$(MAKE)" tests/e2e.sh
+
+.PHONY: bench
+bench: build ## Benchmark against C/tokio/thread baselines: one Markdown table, ~5 min (BENCH_ARGS=--help)
+	python3 bench/run.py $(BENCH_ARGS)

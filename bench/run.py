@@ -1,0 +1,621 @@
+#!/usr/bin/env python3
+"""Driver of `make bench`: builds the baselines and the load generator, runs every workload
+against our server and the baselines, and prints one Markdown table.
+
+Why it is shaped this way:
+- Servers run interleaved over several rounds and each figure is the median of the rounds,
+  so a noisy moment of the machine hits every server alike instead of one.
+- Server and load generator share one CPU (`taskset -c 1`) in the throughput rows: then the
+  server's CPU per message is not flattered by spinning on an idle core, and all servers get
+  the same budget. Server CPU is read by the load generator itself, from the server's
+  process CPU clock (ns, all threads) at the edges of the measured window.
+- Instruction and syscall counts are differenced between two runs with different message
+  counts, so start-up and shutdown drop out.
+
+Only 127.0.0.1 is ever targeted; every wait is bounded; stdlib only (Python >= 3.9).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import select
+import shlex
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BENCH_BIN = os.path.join(HERE, "target", "release")
+C_BIN = os.path.join(HERE, "target", "epoll_echo")
+OUR_BIN = os.path.join(ROOT, "target", "release", "server")
+LOADGEN = os.path.join(BENCH_BIN, "loadgen")
+PIN = ["taskset", "-c", "1"]
+
+# name -> how to label it in the table
+SERVERS = {
+    "ours": "ours (tp0 server)",
+    "c": "C epoll",
+    "tokio-ct": "tokio current-thread",
+    "tokio-mt": "tokio multi-thread",
+    "threads": "thread per connection",
+}
+
+# (key, label, loadgen args); all ping-pong unless said otherwise.
+WORKLOADS = [
+    ("pp1", "ping-pong 64 B, 1 conn", ["--conns", "1"]),
+    ("pp100", "ping-pong 64 B, 100 conns", ["--conns", "100"]),
+    ("pp1000", "ping-pong 64 B, 1,000 conns", ["--conns", "1000"]),
+    ("pipe", "pipelined 16 × 512 B, 10 conns", ["--conns", "10", "--depth", "16", "--size", "512"]),
+    ("connect", "new connection per message, 10 at once", ["--mode", "connect", "--conns", "10"]),
+    ("c10k", "ping-pong 64 B, 10,000 conns", ["--conns", "10000", "--connect-burst", "512"]),
+]
+LOGGED_WORKLOADS = ("pp100", "pipe")
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    """True once a socket listens on 127.0.0.1:port; read from /proc so that checking
+    readiness opens no connection (it would be counted under callgrind/strace)."""
+    want = f":{port:04X}"
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                if fields[1].endswith(want) and fields[3] == "0A":
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+class Server:
+    """One running server process: started pinned or wrapped, stopped by pid only."""
+
+    def __init__(self, kind, port, tmp, *, logging=False, pin=True, wrap=(), ready_timeout=10):
+        self.kind, self.port = kind, port
+        self.log_path = None
+        env = dict(os.environ)
+        stdout = subprocess.DEVNULL
+        if kind == "ours":
+            config = os.path.join(tmp, "empty.ini")
+            open(config, "w").close()
+            cmd = [OUR_BIN, "--config", config]
+            env.update(
+                SERVER_PORT=str(port),
+                SERVER_BIND_IP="127.0.0.1",
+                SERVER_LISTEN_BACKLOG="16384",
+                SERVER_MAX_CONNECTIONS="20000",
+                LOGGING_LEVEL="INFO" if logging else "WARN",
+            )
+            if logging:
+                # A real file, not /dev/null: the cost of writing the log is part of the row.
+                self.log_path = os.path.join(tmp, f"server-{port}.log")
+                stdout = open(self.log_path, "wb")
+        elif kind == "c":
+            cmd = [C_BIN, str(port)]
+        else:
+            cmd = [os.path.join(BENCH_BIN, kind.replace("-", "_")), str(port)]
+        full = list(wrap) + (PIN if pin else []) + cmd
+        self.proc = subprocess.Popen(full, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+                                     stdin=subprocess.DEVNULL)
+        if stdout is not subprocess.DEVNULL:
+            stdout.close()
+        self.wrapped = bool(wrap) and wrap[0] == "strace"
+        deadline = time.monotonic() + ready_timeout
+        while not listening(port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"{kind} did not start listening on port {port}")
+            time.sleep(0.01)
+        self.pid = self.target_pid()
+
+    def target_pid(self):
+        """The server's own pid: taskset and valgrind exec in place, strace forks it."""
+        if not self.wrapped:
+            return self.proc.pid
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+            return int(f.read().split()[0])
+
+    def rss_kb(self):
+        with open(f"/proc/{self.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+    def cpu_ticks(self):
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+
+    def terminate(self, timeout=10):
+        """SIGTERM, then wait; SIGKILL if it does not go. Returns the exit status."""
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def loadgen(port, args, server=None, pin=True, timeout=60):
+    cmd = (PIN if pin else []) + [LOADGEN, "--addr", f"127.0.0.1:{port}"] + list(args)
+    if server is not None:
+        cmd += ["--server-pid", str(server.pid)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"loadgen printed nothing: {out.stderr.strip()}")
+    return json.loads(lines[-1])
+
+
+class Holder:
+    """A load generator holding N idle connections until its stdin is closed."""
+
+    def __init__(self, port, conns, timeout=60):
+        cmd = [LOADGEN, "--addr", f"127.0.0.1:{port}", "--mode", "hold", "--conns", str(conns),
+               "--duration", "120", "--connect-burst", "512"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not ready:
+            self.close()
+            raise RuntimeError(f"holder of {conns} connections not ready in {timeout} s")
+        self.ready = json.loads(self.proc.stdout.readline() or "{}")
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (subprocess.TimeoutExpired, BrokenPipeError):
+            self.proc.kill()
+            self.proc.wait()
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+# --------------------------------------------------------------------------- throughput rows
+
+def throughput_rounds(servers, rounds, duration, tmp):
+    """results[(server, workload)] = list of loadgen JSON objects, one per round."""
+    results = {}
+    configs = [(s, False) for s in servers]
+    if "ours" in servers:
+        configs.append(("ours", True))
+    for r in range(rounds):
+        # Rotate the order each round so that no server always runs first or last.
+        order = configs[r % len(configs):] + configs[: r % len(configs)]
+        for kind, logged in order:
+            name = "ours+log" if logged else kind
+            port = free_port()
+            srv = Server(kind, port, tmp, logging=logged)
+            try:
+                for key, _, args in WORKLOADS:
+                    if logged and key not in LOGGED_WORKLOADS:
+                        continue
+                    try:
+                        res = loadgen(port, args + ["--duration", str(duration), "--warmup",
+                                                    "0.25"], server=srv)
+                    except (RuntimeError, subprocess.TimeoutExpired) as e:
+                        res = {"errors": 1, "first_error": str(e), "msgs": 0}
+                    results.setdefault((name, key), []).append(res)
+                    busy = ((res.get("server_cpu_ns") or 0) + res.get("loadgen_cpu_ns", 0)) / (
+                        res.get("secs", 1) * 1e9)
+                    log(f"round {r + 1} {name:9} {key:8} {res.get('msgs_per_s', 0):>10.0f} msg/s "
+                        f"cpu {cpu_per_msg(res) or 0:.2f} us/msg, CPU 1 busy {busy:.0%}, "
+                        f"errors {res.get('errors')}")
+            finally:
+                srv.terminate()
+                if srv.log_path:
+                    os.unlink(srv.log_path)
+    return results
+
+
+def cpu_per_msg(res):
+    if res.get("server_cpu_ns") is None or not res.get("msgs"):
+        return None
+    return res["server_cpu_ns"] / 1000 / res["msgs"]
+
+
+# --------------------------------------------------------------------------- other rows
+
+def idle_cpu(servers, tmp, secs=5.0):
+    """All servers at once, 100 idle connections each: CPU ticks spent in `secs`."""
+    running, holders, out = {}, [], {}
+    try:
+        for kind in servers:
+            port = free_port()
+            running[kind] = Server(kind, port, tmp, pin=False)
+            holders.append(Holder(port, 100))
+        time.sleep(0.2)
+        before = {k: s.cpu_ticks() for k, s in running.items()}
+        time.sleep(secs)
+        out = {k: s.cpu_ticks() - before[k] for k, s in running.items()}
+    finally:
+        for h in holders:
+            h.close()
+        for s in running.values():
+            s.terminate()
+    return out
+
+
+def idle_rss(kind, tmp, conns=10000):
+    port = free_port()
+    srv = Server(kind, port, tmp, pin=False)
+    try:
+        time.sleep(0.1)
+        before = srv.rss_kb()
+        holder = Holder(port, conns)
+        time.sleep(0.3)
+        after = srv.rss_kb()
+        connected = holder.ready.get("connected", 0)
+        holder.close()
+        return {"kb_per_conn": (after - before) / conns, "connected": connected,
+                "before_kb": before, "after_kb": after}
+    finally:
+        srv.terminate()
+
+
+def sigterm_time(kind, tmp, conns=1000):
+    """Time from SIGTERM to process exit with `conns` idle connections open."""
+    port = free_port()
+    srv = Server(kind, port, tmp, pin=False)
+    holder = None
+    try:
+        holder = Holder(port, conns)
+        time.sleep(0.2)
+        pidfd = os.pidfd_open(srv.pid)
+        t0 = time.perf_counter()
+        os.kill(srv.pid, signal.SIGTERM)
+        exited = select.select([pidfd], [], [], 5.0)[0]
+        elapsed = time.perf_counter() - t0
+        os.close(pidfd)
+        if not exited:
+            srv.kill()
+            return {"ms": None, "status": "no exit within 5 s"}
+        code = srv.proc.wait(timeout=5)
+        if code < 0:
+            return {"ms": elapsed * 1000, "status": f"killed by signal {-code}"}
+        return {"ms": elapsed * 1000, "status": f"exit {code}"}
+    finally:
+        if holder is not None:
+            holder.close()
+        srv.kill()
+
+
+def callgrind_ir(kind, tmp, msgs):
+    port = free_port()
+    out = os.path.join(tmp, f"callgrind-{kind}-{msgs}.out")
+    wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--log-file=/dev/null"]
+    srv = Server(kind, port, tmp, pin=False, wrap=wrap, ready_timeout=60)
+    try:
+        res = loadgen(port, ["--msgs", str(msgs), "--setup-timeout", "120"], pin=False, timeout=180)
+    finally:
+        srv.terminate(timeout=60)
+    with open(out) as f:
+        for line in f:
+            if line.startswith("totals:") or line.startswith("summary:"):
+                return int(line.split()[1]), res
+    raise RuntimeError(f"no totals in {out}")
+
+
+def strace_calls(kind, tmp, msgs):
+    port = free_port()
+    out = os.path.join(tmp, f"strace-{kind}-{msgs}.txt")
+    wrap = ["strace", "-f", "-c", "-o", out, "--"]
+    srv = Server(kind, port, tmp, pin=False, wrap=wrap, ready_timeout=30)
+    try:
+        res = loadgen(port, ["--msgs", str(msgs), "--setup-timeout", "60"], pin=False, timeout=120)
+    finally:
+        srv.terminate(timeout=30)
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 5 and re.match(r"^\d+\.\d+$", parts[0]) and parts[3].isdigit():
+                calls[parts[-1]] = int(parts[3])
+    return calls, res
+
+
+def per_message(fn, kind, tmp, small, large):
+    """(value(large) - value(small)) / (large - small), start-up and shutdown cancel out."""
+    a, ra = fn(kind, tmp, small)
+    b, rb = fn(kind, tmp, large)
+    if ra.get("errors") or rb.get("errors"):
+        raise RuntimeError(f"{kind}: load generator errors under the tracer")
+    if isinstance(a, dict):
+        keys = set(a) | set(b)
+        diff = {k: (b.get(k, 0) - a.get(k, 0)) / (large - small) for k in keys}
+        return diff
+    return (b - a) / (large - small)
+
+
+# --------------------------------------------------------------------------- table
+
+def fmt(x, digits=1):
+    if x is None:
+        return "n/a"
+    if isinstance(x, (int, float)) and abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}f}"
+
+
+def render(meta, servers, tp, extra):
+    rows = []
+    head = ("| workload | server | msgs/s | p50 µs | p99 µs | server CPU µs/msg | × C | value "
+            "| target | ok |")
+    rows.append(head)
+    rows.append("|" + "---|" * 10)
+    c_cpu = {}
+    med = {}
+    for (name, key), runs in tp.items():
+        med[(name, key)] = {
+            "msgs_per_s": median([r.get("msgs_per_s") for r in runs]),
+            "p50": median([r.get("p50_us") for r in runs]),
+            "p99": median([r.get("p99_us") for r in runs]),
+            "cpu": median([cpu_per_msg(r) for r in runs]),
+            "errors": sum(r.get("errors", 0) for r in runs),
+            "connected": min(r.get("connected", 0) for r in runs),
+            "first_error": next((r.get("first_error") for r in runs if r.get("errors")), ""),
+        }
+    for key, _, _ in WORKLOADS:
+        if ("c", key) in med:
+            c_cpu[key] = med[("c", key)]["cpu"]
+
+    verdicts = []
+
+    def verdict(ok):
+        verdicts.append(ok)
+        return "ok" if ok else "**MISS**"
+
+    names = [s for s in servers] + (["ours+log"] if "ours" in servers else [])
+    for key, label, _ in WORKLOADS:
+        for name in names:
+            m = med.get((name, key))
+            if m is None:
+                continue
+            ratio = None
+            if m["cpu"] is not None and c_cpu.get(key):
+                ratio = m["cpu"] / c_cpu[key]
+            value = f"{m['errors']} errors" + (f" ({m['first_error']})" if m["errors"] else "")
+            target = ok = ""
+            if name == "ours" and ratio is not None:
+                tct = med.get(("tokio-ct", key), {}).get("cpu")
+                if key == "pp1":
+                    target, ok = "≤ 1.25× C", verdict(ratio <= 1.25)
+                elif key in ("pp100", "pp1000", "pipe"):
+                    target = "≤ 1.05× C and < tokio-ct"
+                    ok = verdict(ratio <= 1.05 and (tct is None or m["cpu"] < tct))
+            if key == "c10k":
+                value = f"{m['connected']:,} connected; " + value
+                if name == "ours":
+                    target, ok = "no error", verdict(m["errors"] == 0 and m["connected"] == 10000)
+            if name == "ours+log":
+                base = med.get(("ours", key), {}).get("cpu")
+                if base and m["cpu"]:
+                    value = f"{m['cpu'] / base:.2f}× logging off; " + value
+                    target, ok = "≤ 1.3× off", verdict(m["cpu"] / base <= 1.3)
+            label_name = "ours, LOGGING_LEVEL=INFO to a file" if name == "ours+log" else SERVERS[name]
+            rows.append(f"| {label} | {label_name} | {fmt(m['msgs_per_s'], 0)} | {fmt(m['p50'])} | "
+                        f"{fmt(m['p99'])} | {fmt(m['cpu'], 2)} | {fmt(ratio, 2)} | {value} | "
+                        f"{target} | {ok} |")
+
+    def simple(label, name, value, target="", ok=None):
+        mark = "" if ok is None else verdict(ok)
+        rows.append(f"| {label} | {SERVERS.get(name, name)} | | | | | | {value} | {target} | {mark} |")
+
+    for name in servers:
+        r = extra.get("rss", {}).get(name)
+        if r is None:
+            continue
+        if "error" in r:
+            simple("10,000 idle conns: RSS per conn", name, f"error: {r['error']}",
+                   "≤ 0.25 KB" if name == "ours" else "", False if name == "ours" else None)
+            continue
+        val = (f"{r['kb_per_conn']:.2f} KB/conn ({r['connected']} held, "
+               f"{r['before_kb']:,} → {r['after_kb']:,} KB)")
+        simple("10,000 idle conns: RSS per conn", name, val,
+               "≤ 0.25 KB" if name == "ours" else "",
+               (r["kb_per_conn"] <= 0.25 and r["connected"] == 10000) if name == "ours" else None)
+    for name in servers:
+        t = extra.get("idle", {}).get(name)
+        if t is None:
+            continue
+        simple("100 idle conns for 5 s: CPU ticks", name, f"{t} ticks (utime+stime)",
+               "0 ticks" if name == "ours" else "", (t == 0) if name == "ours" else None)
+    for name in servers:
+        s = extra.get("sigterm", {}).get(name)
+        if s is None:
+            continue
+        if "error" in s:
+            simple("SIGTERM, 1,000 idle conns: time to exit", name, f"error: {s['error']}",
+                   "≤ 50 ms, exit 0" if name == "ours" else "", False if name == "ours" else None)
+        elif s["status"] != "exit 0":
+            simple("SIGTERM, 1,000 idle conns: time to exit", name,
+                   f"n/a ({s['status']}" + (f", {s['ms']:.1f} ms" if s["ms"] is not None else "") + ")",
+                   "≤ 50 ms, exit 0" if name == "ours" else "", False if name == "ours" else None)
+        else:
+            tries = ", ".join(f"{x}" for x in s.get("all_ms", []))
+            simple("SIGTERM, 1,000 idle conns: time to exit", name,
+                   f"{s['ms']:.1f} ms, exit 0 (median of {tries} ms)",
+                   "≤ 50 ms, exit 0" if name == "ours" else "",
+                   (s["ms"] <= 50) if name == "ours" else None)
+    for name in ("ours", "c"):
+        ir = extra.get("instr", {}).get(name)
+        if ir is None:
+            continue
+        if isinstance(ir, str):
+            simple("user-space instructions/msg (callgrind)", name, f"error: {ir}",
+                   "≤ 450" if name == "ours" else "", False if name == "ours" else None)
+            continue
+        simple("user-space instructions/msg (callgrind)", name, f"{ir:.0f} Ir/msg",
+               "≤ 450" if name == "ours" else "", (ir <= 450) if name == "ours" else None)
+    for name in ("ours", "c"):
+        sc = extra.get("syscalls", {}).get(name)
+        if sc is None:
+            continue
+        if isinstance(sc, str):
+            simple("syscalls/msg (strace -c -f)", name, f"error: {sc}",
+                   "≤ 7" if name == "ours" else "", False if name == "ours" else None)
+            continue
+        total = round(sum(v for k, v in sc.items() if k != "total"), 2)
+        top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(sc.items(), key=lambda kv: -kv[1])
+                        if k != "total" and v >= 0.005)
+        simple("syscalls/msg (strace -c -f)", name, f"{total:.2f} ({top})",
+               "≤ 7" if name == "ours" else "", (total <= 7) if name == "ours" else None)
+
+    lines = [
+        "# tp0 echo server benchmark",
+        "",
+        f"- date: {meta['date']}",
+        f"- machine: {meta['nproc']} CPUs, {meta['cpu']}, kernel {meta['kernel']}",
+        f"- command: `{meta['command']}`",
+        f"- method: {meta['rounds']} interleaved rounds, medians; each throughput figure "
+        f"{meta['duration']} s after 0.25 s warm-up; server and load generator both on CPU 1 "
+        "(`taskset -c 1`) for the throughput rows; server CPU = the server process's CPU clock "
+        "(all threads, ns) across the measured window; every echoed byte verified; "
+        "`value` lists errors (failed connects, mismatches, unexpected closes) summed over rounds. "
+        "tokio multi-thread sizes its pool from the CPU affinity, so it runs 1 worker when pinned.",
+        "- our server: LOGGING_LEVEL=WARN except the INFO rows (stdout to a file); "
+        "instruction and syscall rows: 1 connection ping-pong, "
+        f"({meta['large']} − {meta['small']}) messages differenced.",
+        "",
+    ] + rows + [
+        "",
+        f"Targets met: {sum(verdicts)}/{len(verdicts)}. Run took {meta['elapsed']:.0f} s.",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+def build(servers):
+    log("building the C baseline and the bench package")
+    subprocess.run(["cc", "-O2", "-Wall", "-o", C_BIN, os.path.join(HERE, "baselines", "epoll_echo.c")],
+                   check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
+                    os.path.join(HERE, "Cargo.toml")], check=True)
+    if "ours" in servers and not os.access(OUR_BIN, os.X_OK):
+        sys.exit(f"bench: {OUR_BIN} is missing: run `make build` (or pass --servers without ours)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--servers", default=",".join(SERVERS),
+                   help="comma-separated subset of: " + ", ".join(SERVERS))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--duration", type=float, default=1.5, help="seconds per throughput figure")
+    p.add_argument("--small", type=int, default=2000, help="messages, small traced run")
+    p.add_argument("--large", type=int, default=12000, help="messages, large traced run")
+    p.add_argument("--skip", default="", help="comma-separated: throughput,rss,idle,sigterm,"
+                                              "instr,syscalls")
+    p.add_argument("--output", default=os.path.join(HERE, "target", "bench.md"),
+                   help="where the table is also written")
+    a = p.parse_args()
+    servers = [s for s in a.servers.split(",") if s]
+    for s in servers:
+        if s not in SERVERS:
+            sys.exit(f"bench: unknown server {s!r}")
+    skip = set(a.skip.split(","))
+    started = time.monotonic()
+    build(servers)
+    if os.sysconf("SC_NPROCESSORS_ONLN") < 2:
+        sys.exit("bench: needs at least 2 CPUs (pins to CPU 1)")
+
+    with open("/proc/cpuinfo") as f:
+        cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+    meta = {
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+        "command": " ".join(shlex.quote(x) for x in sys.argv),
+        "rounds": a.rounds, "duration": a.duration, "small": a.small, "large": a.large,
+    }
+    extra = {"rss": {}, "idle": {}, "sigterm": {}, "instr": {}, "syscalls": {}}
+    tp = {}
+    with tempfile.TemporaryDirectory(prefix="tp0-bench-") as tmp:
+        if "throughput" not in skip:
+            tp = throughput_rounds(servers, a.rounds, a.duration, tmp)
+        if "rss" not in skip:
+            for kind in servers:
+                log(f"RSS with 10,000 idle connections: {kind}")
+                try:
+                    extra["rss"][kind] = idle_rss(kind, tmp)
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                    extra["rss"][kind] = {"error": str(e)}
+        if "idle" not in skip:
+            log("idle CPU, all servers at once, 5 s")
+            try:
+                extra["idle"] = idle_cpu(servers, tmp)
+            except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                log(f"idle CPU failed: {e}")
+        if "sigterm" not in skip:
+            for kind in servers:
+                log(f"SIGTERM with 1,000 connections: {kind}")
+                try:
+                    # Three tries (median) for a server that exits by itself; one shows the
+                    # baselines that are simply killed.
+                    tries = [sigterm_time(kind, tmp)]
+                    while tries[-1]["status"] == "exit 0" and len(tries) < 3:
+                        tries.append(sigterm_time(kind, tmp))
+                    done = [t for t in tries if t["status"] == "exit 0"]
+                    res = dict(tries[-1])
+                    if len(done) == len(tries):
+                        res["ms"] = statistics.median(t["ms"] for t in done)
+                        res["all_ms"] = [round(t["ms"], 1) for t in done]
+                    extra["sigterm"][kind] = res
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                    extra["sigterm"][kind] = {"error": str(e)}
+        for what, fn in (("instr", callgrind_ir), ("syscalls", strace_calls)):
+            if what in skip:
+                continue
+            for kind in ("ours", "c"):
+                if kind not in servers:
+                    continue
+                log(f"{what} per message: {kind}")
+                try:
+                    extra[what][kind] = per_message(fn, kind, tmp, a.small, a.large)
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                    extra[what][kind] = str(e)
+    meta["elapsed"] = time.monotonic() - started
+    table = render(meta, servers, tp, extra)
+    print(table)
+    os.makedirs(os.path.dirname(a.output), exist_ok=True)
+    with open(a.output, "w") as f:
+        f.write(table + "\n")
+    with open(os.path.splitext(a.output)[0] + ".json", "w") as f:
+        json.dump({"meta": meta, "throughput": {f"{k[0]}/{k[1]}": v for k, v in tp.items()},
+                   "extra": extra}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
