@@ -1,4 +1,12 @@
-//! The process exit codes shared by both programs (SPEC §6).
+//! What both programs do before their loop starts and how they end: read the
+//! configuration, start the logger, and map failures to the exit codes of SPEC §6.
+
+use std::process::ExitCode;
+
+use log::LevelFilter;
+
+use crate::logging;
+use crate::settings::{ConfigError, EnvLookup};
 
 /// Done, or shut down gracefully.
 pub const SUCCESS: u8 = 0;
@@ -6,3 +14,31 @@ pub const SUCCESS: u8 = 0;
 pub const FAILURE: u8 = 1;
 /// Bad configuration or usage.
 pub const USAGE: u8 = 2;
+
+/// Loads the configuration from the command line and the environment, then starts
+/// logging at the level `level_of` picks from it.
+///
+/// # Errors
+/// The exit code to end with; the reason was printed on stderr.
+pub fn start<C>(
+    program: &str,
+    load: impl FnOnce(&[String], EnvLookup<'_>) -> Result<C, ConfigError>,
+    level_of: impl FnOnce(&C) -> LevelFilter,
+) -> Result<C, ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = load(&args, &|name| std::env::var(name).ok()).map_err(|error| {
+        eprintln!("{program}: configuration error: {error}");
+        ExitCode::from(USAGE)
+    })?;
+    logging::init(level_of(&config)).map_err(|error| {
+        eprintln!("{program}: cannot start logging: {error}");
+        ExitCode::from(FAILURE)
+    })?;
+    Ok(config)
+}
+
+/// Writes what is left of the log and converts `code` for `main`.
+pub fn finish(code: u8) -> ExitCode {
+    logging::flush();
+    ExitCode::from(code)
+}

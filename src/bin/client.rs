@@ -7,21 +7,13 @@ use std::process::ExitCode;
 use tp0::client::{Client, Failure};
 use tp0::config::ClientConfig;
 use tp0::signals::SignalPipe;
-use tp0::{duration, exit, logging};
+use tp0::{duration, exit};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match ClientConfig::load(&args, &|name| std::env::var(name).ok()) {
+    let config = match exit::start("client", ClientConfig::load, |c| c.log_level) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("client: configuration error: {error}");
-            return ExitCode::from(exit::USAGE);
-        }
+        Err(code) => return code,
     };
-    if let Err(error) = logging::init(config.log_level) {
-        eprintln!("client: cannot start logging: {error}");
-        return ExitCode::from(exit::FAILURE);
-    }
     log::info!(
         "action: config | result: success | client_id: {} | server_address: {} | loop_amount: {} | loop_period: {} | log_level: {}",
         config.id,
@@ -31,22 +23,18 @@ fn main() -> ExitCode {
         config.log_level
     );
     let id = config.id.clone();
-    let result = SignalPipe::install().and_then(|signals| Client::new(config, signals));
-    let code = match result {
-        Ok(client) => match client.run() {
-            Ok(_) => exit::SUCCESS,
-            Err(Failure::Io(error)) => {
-                log::error!("action: client | result: fail | client_id: {id} | error: {error}");
-                exit::FAILURE
-            }
-            // Logged where it happened, with its details.
-            Err(Failure::Unreachable | Failure::BadEcho) => exit::FAILURE,
-        },
-        Err(error) => {
+    let outcome = SignalPipe::install()
+        .and_then(|signals| Client::new(config, signals))
+        .map_err(Failure::Io)
+        .and_then(Client::run);
+    let code = match outcome {
+        Ok(_) => exit::SUCCESS,
+        Err(Failure::Io(error)) => {
             log::error!("action: client | result: fail | client_id: {id} | error: {error}");
             exit::FAILURE
         }
+        // Logged where it happened, with its details.
+        Err(Failure::Unreachable | Failure::BadEcho) => exit::FAILURE,
     };
-    logging::flush();
-    ExitCode::from(code)
+    exit::finish(code)
 }

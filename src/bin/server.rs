@@ -6,21 +6,13 @@ use std::process::ExitCode;
 use tp0::config::ServerConfig;
 use tp0::server::{self, Server};
 use tp0::signals::SignalPipe;
-use tp0::{duration, exit, logging};
+use tp0::{duration, exit};
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match ServerConfig::load(&args, &|name| std::env::var(name).ok()) {
+    let config = match exit::start("server", ServerConfig::load, |c| c.logging_level) {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("server: configuration error: {error}");
-            return ExitCode::from(exit::USAGE);
-        }
+        Err(code) => return code,
     };
-    if let Err(error) = logging::init(config.logging_level) {
-        eprintln!("server: cannot start logging: {error}");
-        return ExitCode::from(exit::FAILURE);
-    }
     log::info!(
         "action: config | result: success | port: {} | listen_backlog: {} | logging_level: {}",
         config.port,
@@ -42,8 +34,7 @@ fn main() -> ExitCode {
             exit::FAILURE
         }
     };
-    logging::flush();
-    ExitCode::from(code)
+    exit::finish(code)
 }
 
 fn start(config: &ServerConfig) -> std::io::Result<()> {
