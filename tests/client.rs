@@ -46,16 +46,8 @@ fn mock_server(reply: Option<&'static [u8]>) -> SocketAddr {
 #[test]
 fn client_sends_each_message_on_its_own_connection() {
     let server = Server::start(&[]);
-    let mut client = start_client(
-        &server.addr.to_string(),
-        &[("CLI_LOOP_AMOUNT", "3"), ("CLI_LOOP_PERIOD", "50ms")],
-    );
-    let status = client.expect_exit(WAIT);
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
+    let mut client = server.client(&[("CLI_LOOP_AMOUNT", "3"), ("CLI_LOOP_PERIOD", "50ms")]);
+    client.expect_success(WAIT);
     for n in 1..=3 {
         let msg = format!("msg: [CLIENT 1] Message N°{n}");
         client.wait_line(&format!(
@@ -75,12 +67,7 @@ fn client_started_before_the_server_retries_and_succeeds() {
     let mut client = start_client(&format!("127.0.0.1:{port}"), &[]);
     thread::sleep(Duration::from_millis(300));
     let server = Server::start(&[("SERVER_PORT", &port)]);
-    let status = client.expect_exit(WAIT);
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
+    client.expect_success(WAIT);
     client.wait_line(
         "action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°1",
     );
@@ -92,22 +79,11 @@ fn client_without_a_server_fails_with_exit_1() {
     let port = free_port();
     let started = Instant::now();
     let mut client = start_client(&format!("127.0.0.1:{port}"), &[]);
-    let status = client.expect_exit(Duration::from_secs(20));
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
+    client.expect_failure(Duration::from_secs(20));
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(15),
         "gave up only after {took:?}"
-    );
-    assert!(
-        client.lines().iter().any(|l| l.contains("| result: fail")),
-        "no fail line\n{}",
-        client.output()
     );
 }
 
@@ -115,48 +91,19 @@ fn client_without_a_server_fails_with_exit_1() {
 fn client_fails_with_exit_1_on_a_wrong_echo() {
     let addr = mock_server(Some(b"something else\n"));
     let mut client = start_client(&addr.to_string(), &[]);
-    let status = client.expect_exit(WAIT);
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
-    assert!(
-        client.lines().iter().any(|l| l.contains("| result: fail")),
-        "no fail line\n{}",
-        client.output()
-    );
+    client.expect_failure(WAIT);
 }
 
 #[test]
 fn client_fails_with_exit_1_when_the_server_hangs_up_without_echo() {
     let addr = mock_server(Some(b""));
     let mut client = start_client(&addr.to_string(), &[]);
-    let status = client.expect_exit(WAIT);
-    assert_eq!(
-        status.code(),
-        Some(1),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
+    client.expect_exit_code(WAIT, 1);
 }
 
 /// SIGTERM to `client`, which must log its shutdown and exit 0 well under a second.
 fn assert_prompt_shutdown(client: &mut common::Proc) {
-    let signalled = Instant::now();
-    client.signal(SIGTERM);
-    let status = client.expect_exit(Duration::from_secs(5));
-    let took = client.exit_delay(signalled);
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
-    assert!(
-        took < Duration::from_millis(500),
-        "signal to exit took {took:?}"
-    );
+    client.signal_and_expect_clean_exit(SIGTERM, Duration::from_millis(500));
     let lines = client.lines();
     assert!(
         lines
@@ -170,10 +117,7 @@ fn assert_prompt_shutdown(client: &mut common::Proc) {
 #[test]
 fn client_sigterm_while_waiting_its_period() {
     let server = Server::start(&[]);
-    let mut client = start_client(
-        &server.addr.to_string(),
-        &[("CLI_LOOP_AMOUNT", "5"), ("CLI_LOOP_PERIOD", "10s")],
-    );
+    let mut client = server.client(&[("CLI_LOOP_AMOUNT", "5"), ("CLI_LOOP_PERIOD", "10s")]);
     client.wait_line(
         "action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°1",
     );

@@ -4,9 +4,11 @@
 mod common;
 
 use common::{CLIENT, Proc, SERVER, Server, TempFile};
+use std::panic;
 use std::time::Duration;
 
 /// Where the bad setting is put.
+#[derive(Clone, Copy)]
 enum Source<'a> {
     /// A config file with these contents; the message must name the file's path.
     File(&'a str),
@@ -14,9 +16,25 @@ enum Source<'a> {
     Env(&'a str, &'a str),
 }
 
+/// A bad setting: its name for failure messages, where it is put, what the message names.
+type Case<'a> = (&'a str, Source<'a>, &'a [&'a str]);
+
+/// Checks every case with [`assert_config_error`]; one failure does not hide the others,
+/// and each case's own panic (printed above the final one) says what went wrong.
+fn assert_config_errors(program: &str, cases: &[Case]) {
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|(case, source, needles)| {
+            panic::catch_unwind(|| assert_config_error(program, case, *source, needles)).is_err()
+        })
+        .map(|(case, ..)| *case)
+        .collect();
+    assert!(failed.is_empty(), "failed cases: {failed:?}");
+}
+
 /// Runs `program` with `source` on top of otherwise valid settings and checks that it
 /// exits 2 and that its output (stdout + stderr) names every one of `needles`.
-fn assert_config_error(program: &str, source: Source, needles: &[&str]) {
+fn assert_config_error(program: &str, case: &str, source: Source, needles: &[&str]) {
     let text = match source {
         Source::File(text) => text,
         Source::Env(..) => "",
@@ -41,9 +59,16 @@ fn assert_config_error(program: &str, source: Source, needles: &[&str]) {
         env.push((key, value));
     }
     let mut proc = Proc::spawn(program, &["--config", &path], &env, vec![file]);
-    let status = proc.expect_exit(Duration::from_secs(5));
+    let timeout = Duration::from_secs(5);
+    let status = proc
+        .wait_exit(timeout)
+        .unwrap_or_else(|| panic!("{case}: did not exit within {timeout:?}\n{}", proc.output()));
     let output = proc.full_output();
-    assert_eq!(status.code(), Some(2), "exit status {status:?}\n{output}");
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "{case}: exit status {status:?}\n{output}"
+    );
     let lower = output.to_lowercase();
     let mut wanted: Vec<&str> = needles.to_vec();
     match source {
@@ -54,7 +79,7 @@ fn assert_config_error(program: &str, source: Source, needles: &[&str]) {
         // configparser lowercases keys read from a file, so names match in any case.
         assert!(
             lower.contains(&needle.to_lowercase()),
-            "message does not name {needle:?}\n{output}"
+            "{case}: message does not name {needle:?}\n{output}"
         );
     }
 }
@@ -62,13 +87,7 @@ fn assert_config_error(program: &str, source: Source, needles: &[&str]) {
 /// Runs `program` with `args` and `env` and expects exit 2 naming `needle`.
 fn assert_usage_error(program: &str, args: &[&str], env: &[(&str, &str)], needle: &str) {
     let mut proc = Proc::spawn(program, args, env, Vec::new());
-    let status = proc.expect_exit(Duration::from_secs(5));
-    assert_eq!(
-        status.code(),
-        Some(2),
-        "exit status {status:?}\n{}",
-        proc.output()
-    );
+    proc.expect_exit_code(Duration::from_secs(5), 2);
     assert!(
         proc.full_output().contains(needle),
         "message does not name {needle:?}\n{}",
@@ -77,85 +96,63 @@ fn assert_usage_error(program: &str, args: &[&str], env: &[(&str, &str)], needle
 }
 
 #[test]
-fn server_bad_port_from_env() {
-    assert_config_error(
+fn server_rejects_bad_settings() {
+    assert_config_errors(
         SERVER,
-        Source::Env("SERVER_PORT", "abc"),
-        &["SERVER_PORT", "abc"],
+        &[
+            (
+                "bad port from env",
+                Source::Env("SERVER_PORT", "abc"),
+                &["SERVER_PORT", "abc"],
+            ),
+            (
+                "out-of-range port from file",
+                Source::File("[DEFAULT]\nSERVER_PORT = 70000\n"),
+                &["SERVER_PORT", "70000"],
+            ),
+            (
+                "bad backlog",
+                Source::Env("SERVER_LISTEN_BACKLOG", "lots"),
+                &["SERVER_LISTEN_BACKLOG", "lots"],
+            ),
+            (
+                "bad level from env",
+                Source::Env("LOGGING_LEVEL", "LOUD"),
+                &["LOGGING_LEVEL", "LOUD"],
+            ),
+            (
+                "bad level from file",
+                Source::File("[DEFAULT]\nLOGGING_LEVEL = LOUD\n"),
+                &["LOGGING_LEVEL", "LOUD"],
+            ),
+            (
+                "bad duration",
+                Source::Env("SERVER_SHUTDOWN_GRACE", "soon"),
+                &["SERVER_SHUTDOWN_GRACE", "soon"],
+            ),
+            (
+                // Go's syntax: only "0" may go without a unit.
+                "duration without unit",
+                Source::Env("SERVER_SHUTDOWN_GRACE", "500"),
+                &["SERVER_SHUTDOWN_GRACE", "500"],
+            ),
+            (
+                "bad max line",
+                Source::Env("SERVER_MAX_LINE_BYTES", "big"),
+                &["SERVER_MAX_LINE_BYTES", "big"],
+            ),
+            (
+                "bad max connections",
+                Source::Env("SERVER_MAX_CONNECTIONS", "none"),
+                &["SERVER_MAX_CONNECTIONS", "none"],
+            ),
+            (
+                "unknown key in file",
+                Source::File("[DEFAULT]\nSERVER_PORT = 0\nSERVER_PROT = 1234\n"),
+                &["SERVER_PROT"],
+            ),
+        ],
     );
-}
-
-#[test]
-fn server_out_of_range_port_from_file() {
-    let file = "[DEFAULT]\nSERVER_PORT = 70000\n";
-    assert_config_error(SERVER, Source::File(file), &["SERVER_PORT", "70000"]);
-}
-
-#[test]
-fn server_bad_backlog() {
-    assert_config_error(
-        SERVER,
-        Source::Env("SERVER_LISTEN_BACKLOG", "lots"),
-        &["SERVER_LISTEN_BACKLOG", "lots"],
-    );
-}
-
-#[test]
-fn server_bad_level_from_env() {
-    assert_config_error(
-        SERVER,
-        Source::Env("LOGGING_LEVEL", "LOUD"),
-        &["LOGGING_LEVEL", "LOUD"],
-    );
-}
-
-#[test]
-fn server_bad_level_from_file() {
-    let file = "[DEFAULT]\nLOGGING_LEVEL = LOUD\n";
-    assert_config_error(SERVER, Source::File(file), &["LOGGING_LEVEL", "LOUD"]);
-}
-
-#[test]
-fn server_bad_duration() {
-    assert_config_error(
-        SERVER,
-        Source::Env("SERVER_SHUTDOWN_GRACE", "soon"),
-        &["SERVER_SHUTDOWN_GRACE", "soon"],
-    );
-}
-
-#[test]
-fn server_duration_without_unit() {
-    // Go's syntax: only "0" may go without a unit.
-    assert_config_error(
-        SERVER,
-        Source::Env("SERVER_SHUTDOWN_GRACE", "500"),
-        &["SERVER_SHUTDOWN_GRACE", "500"],
-    );
-}
-
-#[test]
-fn server_bad_max_line() {
-    assert_config_error(
-        SERVER,
-        Source::Env("SERVER_MAX_LINE_BYTES", "big"),
-        &["SERVER_MAX_LINE_BYTES", "big"],
-    );
-}
-
-#[test]
-fn server_bad_max_connections() {
-    assert_config_error(
-        SERVER,
-        Source::Env("SERVER_MAX_CONNECTIONS", "none"),
-        &["SERVER_MAX_CONNECTIONS", "none"],
-    );
-}
-
-#[test]
-fn server_unknown_key_in_file() {
-    let file = "[DEFAULT]\nSERVER_PORT = 0\nSERVER_PROT = 1234\n";
-    assert_config_error(SERVER, Source::File(file), &["SERVER_PROT"]);
 }
 
 #[test]
@@ -181,62 +178,46 @@ fn server_unknown_argument() {
 }
 
 #[test]
-fn client_bad_amount_from_env() {
-    assert_config_error(
+fn client_rejects_bad_settings() {
+    assert_config_errors(
         CLIENT,
-        Source::Env("CLI_LOOP_AMOUNT", "many"),
-        &["CLI_LOOP_AMOUNT", "many"],
-    );
-}
-
-#[test]
-fn client_negative_amount() {
-    assert_config_error(
-        CLIENT,
-        Source::Env("CLI_LOOP_AMOUNT", "-3"),
-        &["CLI_LOOP_AMOUNT", "-3"],
-    );
-}
-
-#[test]
-fn client_bad_amount_from_file() {
-    let file = "id = 1\n[loop]\namount = many\nperiod = 10ms\n";
-    assert_config_error(CLIENT, Source::File(file), &["amount", "many"]);
-}
-
-#[test]
-fn client_bad_period() {
-    assert_config_error(
-        CLIENT,
-        Source::Env("CLI_LOOP_PERIOD", "soon"),
-        &["CLI_LOOP_PERIOD", "soon"],
-    );
-}
-
-#[test]
-fn client_bad_id() {
-    assert_config_error(
-        CLIENT,
-        Source::Env("CLI_ID", "two words"),
-        &["CLI_ID", "two words"],
-    );
-}
-
-#[test]
-fn client_bad_address() {
-    assert_config_error(
-        CLIENT,
-        Source::Env("CLI_SERVER_ADDRESS", "no-port-here"),
-        &["CLI_SERVER_ADDRESS", "no-port-here"],
-    );
-}
-
-#[test]
-fn client_bad_log_level() {
-    assert_config_error(
-        CLIENT,
-        Source::Env("CLI_LOG_LEVEL", "LOUD"),
-        &["CLI_LOG_LEVEL", "LOUD"],
+        &[
+            (
+                "bad amount from env",
+                Source::Env("CLI_LOOP_AMOUNT", "many"),
+                &["CLI_LOOP_AMOUNT", "many"],
+            ),
+            (
+                "negative amount",
+                Source::Env("CLI_LOOP_AMOUNT", "-3"),
+                &["CLI_LOOP_AMOUNT", "-3"],
+            ),
+            (
+                "bad amount from file",
+                Source::File("id = 1\n[loop]\namount = many\nperiod = 10ms\n"),
+                &["amount", "many"],
+            ),
+            (
+                "bad period",
+                Source::Env("CLI_LOOP_PERIOD", "soon"),
+                &["CLI_LOOP_PERIOD", "soon"],
+            ),
+            (
+                "bad id",
+                Source::Env("CLI_ID", "two words"),
+                &["CLI_ID", "two words"],
+            ),
+            (
+                "bad address",
+                Source::Env("CLI_SERVER_ADDRESS", "no-port-here"),
+                &["CLI_SERVER_ADDRESS", "no-port-here"],
+            ),
+            (
+                "bad log level",
+                Source::Env("CLI_LOG_LEVEL", "LOUD"),
+                &["CLI_LOG_LEVEL", "LOUD"],
+            ),
+        ],
     );
 }
 
@@ -288,12 +269,7 @@ fn client_env_wins_over_file_and_file_over_defaults() {
         "config line: {line:?}"
     );
     // Zero messages: nothing to send, nothing to connect to.
-    let status = client.expect_exit(Duration::from_secs(5));
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
+    client.expect_success(Duration::from_secs(5));
 }
 
 #[test]
@@ -305,12 +281,7 @@ fn client_config_file_named_by_env() {
     ];
     let mut client = Proc::spawn(CLIENT, &[], &env, Vec::new());
     client.wait_line("action: config | result: success | client_id: 5 |");
-    let status = client.expect_exit(Duration::from_secs(5));
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        client.output()
-    );
+    client.expect_success(Duration::from_secs(5));
 }
 
 #[test]

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{Server, WAIT, pattern, ping, read_n, read_to_eof};
-use std::io::{ErrorKind, Read, Write};
+use common::{Server, assert_nothing_read, pattern, ping, read_n, read_to_eof};
+use std::io::Write;
 use std::net::Shutdown;
 use std::thread;
 use std::time::Duration;
@@ -49,18 +49,11 @@ fn a_partial_line_is_not_echoed_before_its_newline() {
     let server = Server::start(&[]);
     let mut stream = server.connect();
     stream.write_all(b"incompl").expect("write");
-    stream
-        .set_read_timeout(Some(Duration::from_millis(300)))
-        .expect("read timeout");
-    let mut buf = [0; 64];
-    match stream.read(&mut buf) {
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!(
-            "expected nothing before the newline, got {other:?} {:?}",
-            &buf[..8]
-        ),
-    }
-    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    assert_nothing_read(
+        &mut stream,
+        Duration::from_millis(300),
+        "expected nothing before the newline",
+    );
     stream.write_all(b"ete\n").expect("write");
     assert_eq!(read_n(&mut stream, 11), b"incomplete\n");
 }

@@ -4,11 +4,28 @@
 
 mod common;
 
-use common::{Server, ping, read_n, read_until_closed, wakeups};
-use std::io::{ErrorKind, Read, Write};
+use common::{Server, assert_nothing_read, ping, read_n, read_until_closed, wakeups};
+use std::io::Write;
+use std::net::TcpStream;
 use std::time::Duration;
 
 const MAX: &str = "1024";
+
+/// A server at the `MAX` line limit, and a connection to it.
+fn limited_server() -> (Server, TcpStream) {
+    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
+    let stream = server.connect();
+    (server, stream)
+}
+
+/// Sends `bytes` and expects the server to close the connection without echoing any of
+/// them back; `what` names them in the failure message.
+fn assert_closed_without_echo(stream: &mut TcpStream, bytes: &[u8], what: &str) {
+    // The server may close while this is in flight; what matters is what comes back.
+    let _ = stream.write_all(bytes);
+    let rest = read_until_closed(stream);
+    assert!(rest.is_empty(), "got {} bytes of {what} back", rest.len());
+}
 
 #[test]
 fn over_long_line_closes_only_its_connection() {
@@ -20,14 +37,7 @@ fn over_long_line_closes_only_its_connection() {
     ping(&mut offender, b"a fine line first\n");
     let mut long = vec![b'x'; 2000];
     long.push(b'\n');
-    // The server may close while this is in flight; what matters is what comes back.
-    let _ = offender.write_all(&long);
-    let rest = read_until_closed(&mut offender);
-    assert!(
-        rest.is_empty(),
-        "got {} bytes of the over-long line back",
-        rest.len()
-    );
+    assert_closed_without_echo(&mut offender, &long, "the over-long line");
     server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: ");
 
     ping(&mut before, b"still served\n");
@@ -37,8 +47,7 @@ fn over_long_line_closes_only_its_connection() {
 
 #[test]
 fn line_of_exactly_the_limit_is_echoed() {
-    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
-    let mut stream = server.connect();
+    let (_server, mut stream) = limited_server();
     // The limit counts the bytes before the newline.
     let mut line = vec![b'y'; 1024];
     line.push(b'\n');
@@ -47,31 +56,17 @@ fn line_of_exactly_the_limit_is_echoed() {
 
 #[test]
 fn line_one_byte_over_the_limit_is_refused() {
-    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
-    let mut stream = server.connect();
+    let (_server, mut stream) = limited_server();
     let mut line = vec![b'z'; 1025];
     line.push(b'\n');
-    let _ = stream.write_all(&line);
-    let rest = read_until_closed(&mut stream);
-    assert!(
-        rest.is_empty(),
-        "got {} bytes of a 1025-byte line back",
-        rest.len()
-    );
+    assert_closed_without_echo(&mut stream, &line, "a 1025-byte line");
 }
 
 #[test]
 fn over_long_line_is_cut_off_before_its_newline_arrives() {
-    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
-    let mut stream = server.connect();
+    let (server, mut stream) = limited_server();
     // No newline ever: the server must not wait (and buffer) for one.
-    let _ = stream.write_all(&[b'w'; 4096]);
-    let rest = read_until_closed(&mut stream);
-    assert!(
-        rest.is_empty(),
-        "got {} bytes of an over-long line back",
-        rest.len()
-    );
+    assert_closed_without_echo(&mut stream, &[b'w'; 4096], "an over-long line");
     server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: ");
 }
 
@@ -87,14 +82,11 @@ fn max_connections_makes_extra_peers_wait_in_the_backlog() {
     let mut third = server.connect();
     third.write_all(b"three\n").expect("write");
     let woken = wakeups(server.pid());
-    third
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .expect("read timeout");
-    let mut buf = [0; 16];
-    match third.read(&mut buf) {
-        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-        other => panic!("a third connection was served at max 2: {other:?}"),
-    }
+    assert_nothing_read(
+        &mut third,
+        Duration::from_millis(500),
+        "a third connection was served at max 2",
+    );
     // A listener that stays readable must not make the loop spin.
     let woken = wakeups(server.pid()) - woken;
     assert!(
@@ -103,9 +95,6 @@ fn max_connections_makes_extra_peers_wait_in_the_backlog() {
     );
 
     drop(first);
-    third
-        .set_read_timeout(Some(common::WAIT))
-        .expect("read timeout");
     assert_eq!(
         read_n(&mut third, 6),
         b"three\n",

@@ -3,10 +3,7 @@
 
 mod common;
 
-use common::{
-    SIGTERM, Server, WAIT, fill_until_blocked, message, ping, read_n, read_until_closed,
-    start_client,
-};
+use common::{SIGTERM, Server, WAIT, fill_until_blocked, message, ping, read_n, read_until_closed};
 use regex::Regex;
 use std::io::Write;
 use std::time::Duration;
@@ -37,27 +34,15 @@ fn assert_event(who: &str, lines: &[String], event: &str) {
 fn server_and_client_lines_match_the_spec() {
     let mut server = Server::start(&[("SERVER_LISTEN_BACKLOG", "5")]);
     let address = server.addr.to_string();
-    let mut client = start_client(
-        &address,
-        &[
-            ("CLI_ID", "7"),
-            ("CLI_LOOP_AMOUNT", "2"),
-            ("CLI_LOOP_PERIOD", "100ms"),
-        ],
-    );
-    let status = client.expect_exit(WAIT);
-    assert!(
-        status.success(),
-        "client exit {status:?}\n{}",
-        client.output()
-    );
+    let mut client = server.client(&[
+        ("CLI_ID", "7"),
+        ("CLI_LOOP_AMOUNT", "2"),
+        ("CLI_LOOP_PERIOD", "100ms"),
+    ]);
+    client.expect_success(WAIT);
     server.wait_count("action: receive_message", 2);
     server.signal(SIGTERM);
-    assert!(
-        server.expect_exit(Duration::from_secs(5)).success(),
-        "{}",
-        server.output()
-    );
+    server.expect_success(Duration::from_secs(5));
 
     let lines = server.lines();
     assert_all_lines_well_formed("server", &lines);
@@ -146,21 +131,14 @@ fn control_characters_in_a_message_are_escaped() {
 #[test]
 fn client_logs_its_period_back_in_go_syntax() {
     let server = Server::start(&[]);
-    let mut client = start_client(
-        &server.addr.to_string(),
-        &[("CLI_LOOP_PERIOD", "1m30s"), ("CLI_LOOP_AMOUNT", "2")],
-    );
+    let mut client = server.client(&[("CLI_LOOP_PERIOD", "1m30s"), ("CLI_LOOP_AMOUNT", "2")]);
     let line = client.wait_line("action: config | result: success");
     assert!(
         line.contains("| loop_amount: 2 | loop_period: 1m30s |"),
         "config line: {line:?}"
     );
     client.signal(SIGTERM);
-    assert!(
-        client.expect_exit(Duration::from_secs(5)).success(),
-        "{}",
-        client.output()
-    );
+    client.expect_success(Duration::from_secs(5));
 }
 
 #[test]
@@ -212,11 +190,6 @@ fn failure_and_shutdown_paths_keep_the_line_format() {
     );
     fill_until_blocked(&mut hog, 64 << 20);
     server.signal(SIGTERM);
-    let status = server.expect_exit(Duration::from_secs(5));
-    assert!(
-        status.success(),
-        "exit status {status:?}\n{}",
-        server.output()
-    );
+    server.expect_success(Duration::from_secs(5));
     assert_all_lines_well_formed("server", &server.lines());
 }

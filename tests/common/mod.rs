@@ -240,6 +240,56 @@ impl Proc {
         }
     }
 
+    /// Waits at most `timeout` for the child to exit and expects status 0.
+    pub fn expect_success(&mut self, timeout: Duration) {
+        let status = self.expect_exit(timeout);
+        assert!(
+            status.success(),
+            "exit status {status:?}\n{}",
+            self.output()
+        );
+    }
+
+    /// Waits at most `timeout` for the child to exit and expects exit code `code`.
+    pub fn expect_exit_code(&mut self, timeout: Duration, code: i32) {
+        let status = self.expect_exit(timeout);
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "exit status {status:?}\n{}",
+            self.output()
+        );
+    }
+
+    /// Expects exit 1 within `timeout`, with the failure logged as a `| result: fail` line.
+    pub fn expect_failure(&mut self, timeout: Duration) {
+        self.expect_exit_code(timeout, 1);
+        assert!(
+            self.lines().iter().any(|l| l.contains("| result: fail")),
+            "no fail line\n{}",
+            self.output()
+        );
+    }
+
+    /// Expects exit 0 seen less than `bound` after `since`. The wait itself is longer than
+    /// any bound, so a slow exit fails here with its delay rather than as a timeout.
+    pub fn expect_clean_exit_within(&mut self, since: Instant, bound: Duration) {
+        self.expect_success(Duration::from_secs(5));
+        let took = self.exit_delay(since);
+        assert!(
+            took < bound,
+            "exit took {took:?}, over the {bound:?} bound\n{}",
+            self.output()
+        );
+    }
+
+    /// Sends `sig` and expects exit 0 less than `bound` after it.
+    pub fn signal_and_expect_clean_exit(&mut self, sig: libc::c_int, bound: Duration) {
+        let signalled = Instant::now();
+        self.signal(sig);
+        self.expect_clean_exit_within(signalled, bound);
+    }
+
     pub fn stdout_raw(&self) -> Vec<u8> {
         self.stdout.bytes()
     }
@@ -348,6 +398,11 @@ impl Server {
     pub fn connect(&self) -> TcpStream {
         connect(self.addr)
     }
+
+    /// Starts a client against this server; see [`start_client`].
+    pub fn client(&self, env: &[(&str, &str)]) -> Proc {
+        start_client(&self.addr.to_string(), env)
+    }
 }
 
 impl Deref for Server {
@@ -393,6 +448,26 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     stream.set_read_timeout(Some(WAIT)).expect("read timeout");
     stream.set_write_timeout(Some(WAIT)).expect("write timeout");
     stream
+}
+
+/// Expects no byte to arrive on `stream` for `quiet` (panicking with `what` and whatever
+/// came instead), then restores the usual read timeout.
+pub fn assert_nothing_read(stream: &mut TcpStream, quiet: Duration, what: &str) {
+    stream.set_read_timeout(Some(quiet)).expect("read timeout");
+    let mut buf = [0; 64];
+    match stream.read(&mut buf) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) => {}
+        Ok(n) => panic!(
+            "{what}: got {n} bytes {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) => panic!("{what}: got {e:?}"),
+    }
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
 }
 
 pub fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
