@@ -3,7 +3,7 @@
 //! close, wait the period. A signal wakes it in any state.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,7 @@ use crate::connection::is_transient;
 use crate::escape::Escaped;
 use crate::logging;
 use crate::reactor::{Interest, Key, Reactor, Ready};
+use crate::resolver::Lookup;
 use crate::signals::SignalPipe;
 
 /// Connection attempts per message before the server counts as unreachable.
@@ -24,6 +25,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// Bound of one connection attempt, against a host that drops SYNs silently.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound of one name lookup, against DNS servers that do not answer.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound of the wait for an echo, against a server that accepts and never answers.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -55,6 +58,7 @@ impl From<io::Error> for Failure {
 
 enum Source {
     Signals(SignalPipe),
+    Lookup(Lookup),
     Server(TcpStream),
 }
 
@@ -62,6 +66,7 @@ impl AsFd for Source {
     fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Source::Signals(pipe) => pipe.as_fd(),
+            Source::Lookup(lookup) => lookup.as_fd(),
             Source::Server(stream) => stream.as_fd(),
         }
     }
@@ -69,6 +74,7 @@ impl AsFd for Source {
 
 /// Where the current message is; each phase that waits has a deadline.
 enum Phase {
+    Resolving { attempt: u32, until: Instant },
     Connecting { attempt: u32, until: Instant },
     Sending { sent: usize, until: Instant },
     Receiving { reply: Vec<u8>, until: Instant },
@@ -79,7 +85,8 @@ enum Phase {
 impl Phase {
     fn deadline(&self) -> Instant {
         match *self {
-            Phase::Connecting { until, .. }
+            Phase::Resolving { until, .. }
+            | Phase::Connecting { until, .. }
             | Phase::Sending { until, .. }
             | Phase::Receiving { until, .. }
             | Phase::Backoff { until, .. }
@@ -197,6 +204,11 @@ impl Client {
                 self.connect(1)?;
             }
             Phase::Backoff { attempt, .. } => self.connect(attempt)?,
+            Phase::Resolving { attempt, .. } => {
+                self.close_server();
+                let timeout = io::Error::new(io::ErrorKind::TimedOut, "name lookup timed out");
+                self.retry(attempt, timeout)?;
+            }
             Phase::Connecting { attempt, .. } => {
                 self.close_server();
                 let timeout =
@@ -213,9 +225,31 @@ impl Client {
         Ok(None)
     }
 
-    /// Starts attempt number `attempt` to connect for the current message.
+    /// Starts attempt number `attempt` to connect for the current message. The
+    /// name is resolved at every attempt: a compose service's name appears in DNS
+    /// only once its container runs.
     fn connect(&mut self, attempt: u32) -> Result<(), Failure> {
-        match self.start_connect() {
+        if let Ok(address) = self.config.server_address.parse::<SocketAddr>() {
+            return self.connect_to(address, attempt);
+        }
+        match Lookup::start(&self.config.server_address) {
+            Ok(lookup) => {
+                let key = self
+                    .reactor
+                    .insert(Source::Lookup(lookup), Interest::READ)?;
+                self.server = Some(key);
+                self.phase = Phase::Resolving {
+                    attempt,
+                    until: Instant::now() + RESOLVE_TIMEOUT,
+                };
+                Ok(())
+            }
+            Err(error) => self.retry(attempt, error),
+        }
+    }
+
+    fn connect_to(&mut self, address: SocketAddr, attempt: u32) -> Result<(), Failure> {
+        match open_connection(address) {
             Ok(stream) => {
                 let key = self
                     .reactor
@@ -229,25 +263,6 @@ impl Client {
             }
             Err(error) => self.retry(attempt, error),
         }
-    }
-
-    fn start_connect(&self) -> io::Result<TcpStream> {
-        // Resolved at every attempt: a compose service's name appears in DNS only
-        // once its container runs.
-        let address = resolve(&self.config.server_address)?;
-        let socket = Socket::new(
-            Domain::for_address(address),
-            Type::STREAM,
-            Some(Protocol::TCP),
-        )?;
-        socket.set_nonblocking(true)?;
-        match socket.connect(&address.into()) {
-            Ok(()) => {}
-            Err(error) if error.raw_os_error() == Some(EINPROGRESS) => {}
-            Err(error) if is_transient(&error) => {}
-            Err(error) => return Err(error),
-        }
-        Ok(socket.into())
     }
 
     /// Schedules the next attempt after a failed one, or gives up.
@@ -280,8 +295,19 @@ impl Client {
         let Some(key) = self.server else {
             return Ok(());
         };
-        let Some(Source::Server(stream)) = self.reactor.get_mut(key) else {
-            return Ok(());
+        let stream = match (self.reactor.get_mut(key), &self.phase) {
+            (Some(Source::Server(stream)), _) => stream,
+            (Some(Source::Lookup(lookup)), &Phase::Resolving { attempt, .. }) => {
+                let Some(result) = lookup.result() else {
+                    return Ok(());
+                };
+                self.close_server();
+                return match result {
+                    Ok(address) => self.connect_to(address, attempt),
+                    Err(error) => self.retry(attempt, error),
+                };
+            }
+            _ => return Ok(()),
         };
         match &mut self.phase {
             Phase::Connecting { attempt, .. } => {
@@ -301,7 +327,7 @@ impl Client {
             }
             Phase::Sending { .. } => self.send(),
             Phase::Receiving { .. } => self.receive(),
-            Phase::Backoff { .. } | Phase::Waiting { .. } => Ok(()),
+            Phase::Resolving { .. } | Phase::Backoff { .. } | Phase::Waiting { .. } => Ok(()),
         }
     }
 
@@ -412,11 +438,19 @@ fn connect_error(stream: &TcpStream) -> Option<io::Error> {
     }
 }
 
-fn resolve(address: &str) -> io::Result<SocketAddr> {
-    address.to_socket_addrs()?.next().ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{address} resolves to no address"),
-        )
-    })
+/// Starts a non-blocking connect; the reactor reports writable when it is done.
+fn open_connection(address: SocketAddr) -> io::Result<TcpStream> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&address.into()) {
+        Ok(()) => {}
+        Err(error) if error.raw_os_error() == Some(EINPROGRESS) => {}
+        Err(error) if is_transient(&error) => {}
+        Err(error) => return Err(error),
+    }
+    Ok(socket.into())
 }

@@ -15,6 +15,7 @@ pub mod exit;
 pub mod framing;
 pub mod logging;
 pub mod reactor;
+pub mod resolver;
 pub mod server;
 pub mod settings;
 pub mod signals;

@@ -144,3 +144,17 @@ fn client_sigterm_while_reading() {
     // Its socket was open: the client says it closed it (SPEC §5).
     client.wait_line("action: close_connection | result: success");
 }
+
+#[test]
+fn client_resolves_a_host_name() {
+    let server = Server::start(&[]);
+    let address = format!("localhost:{}", server.addr.port());
+    let mut client = start_client(&address, &[("CLI_LOOP_AMOUNT", "2")]);
+    client.expect_success(WAIT);
+    let echoed = client
+        .lines()
+        .into_iter()
+        .filter(|line| line.contains("action: receive_message | result: success"))
+        .count();
+    assert_eq!(echoed, 2, "{}", client.output());
+}
