@@ -416,13 +416,13 @@ impl Client {
         Failure::BadEcho
     }
 
-    /// Closes the socket of the message in flight; returns whether there was one.
+    /// Closes the lookup or socket of the message in flight; returns whether a
+    /// socket was closed.
     fn close_server(&mut self) -> bool {
         let Some(key) = self.server.take() else {
             return false;
         };
-        drop(self.reactor.remove(key));
-        true
+        matches!(self.reactor.remove(key), Some(Source::Server(_)))
     }
 }
 
