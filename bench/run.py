@@ -470,29 +470,30 @@ def render(meta, servers, tp, extra):
                    f"{s['ms']:.1f} ms, exit 0 (median of {tries} ms)",
                    "≤ 50 ms, exit 0" if name == "ours" else "",
                    (s["ms"] <= 50) if name == "ours" else None)
-    for name in ("ours", "c"):
-        ir = extra.get("instr", {}).get(name)
-        if ir is None:
-            continue
-        if isinstance(ir, str):
-            simple("user-space instructions/msg (callgrind)", name, f"error: {ir}",
-                   "≤ 450" if name == "ours" else "", False if name == "ours" else None)
-            continue
-        simple("user-space instructions/msg (callgrind)", name, f"{ir:.0f} Ir/msg",
-               "≤ 450" if name == "ours" else "", (ir <= 450) if name == "ours" else None)
-    for name in ("ours", "c"):
-        sc = extra.get("syscalls", {}).get(name)
-        if sc is None:
-            continue
-        if isinstance(sc, str):
-            simple("syscalls/msg (strace -c -f)", name, f"error: {sc}",
-                   "≤ 7" if name == "ours" else "", False if name == "ours" else None)
-            continue
+    def syscall_row(sc):
         total = round(sum(v for k, v in sc.items() if k != "total"), 2)
         top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(sc.items(), key=lambda kv: -kv[1])
                         if k != "total" and v >= 0.005)
-        simple("syscalls/msg (strace -c -f)", name, f"{total:.2f} ({top})",
-               "≤ 7" if name == "ours" else "", (total <= 7) if name == "ours" else None)
+        return total, f"{total:.2f} ({top})"
+
+    # (key in `extra`, row title, target, limit, figure -> (value, text))
+    counted = [
+        ("instr", "user-space instructions/msg (callgrind)", "≤ 450", 450,
+         lambda ir: (ir, f"{ir:.0f} Ir/msg")),
+        ("syscalls", "syscalls/msg (strace -c -f)", "≤ 7", 7, syscall_row),
+    ]
+    for key, title, target, limit, render in counted:
+        for name in ("ours", "c"):
+            figure = extra.get(key, {}).get(name)
+            if figure is None:
+                continue
+            ours = name == "ours"
+            if isinstance(figure, str):
+                simple(title, name, f"error: {figure}", target if ours else "",
+                       False if ours else None)
+                continue
+            value, text = render(figure)
+            simple(title, name, text, target if ours else "", (value <= limit) if ours else None)
 
     lines = [
         "# tp0 echo server benchmark",

@@ -234,15 +234,9 @@ impl Client {
         }
         match Lookup::start(&self.config.server_address) {
             Ok(lookup) => {
-                let key = self
-                    .reactor
-                    .insert(Source::Lookup(lookup), Interest::READ)?;
-                self.server = Some(key);
-                self.phase = Phase::Resolving {
-                    attempt,
-                    until: Instant::now() + RESOLVE_TIMEOUT,
-                };
-                Ok(())
+                let until = Instant::now() + RESOLVE_TIMEOUT;
+                let phase = Phase::Resolving { attempt, until };
+                self.watch(Source::Lookup(lookup), Interest::READ, phase)
             }
             Err(error) => self.retry(attempt, error),
         }
@@ -251,18 +245,19 @@ impl Client {
     fn connect_to(&mut self, address: SocketAddr, attempt: u32) -> Result<(), Failure> {
         match open_connection(address) {
             Ok(stream) => {
-                let key = self
-                    .reactor
-                    .insert(Source::Server(stream), Interest::WRITE)?;
-                self.server = Some(key);
-                self.phase = Phase::Connecting {
-                    attempt,
-                    until: Instant::now() + CONNECT_TIMEOUT,
-                };
-                Ok(())
+                let until = Instant::now() + CONNECT_TIMEOUT;
+                let phase = Phase::Connecting { attempt, until };
+                self.watch(Source::Server(stream), Interest::WRITE, phase)
             }
             Err(error) => self.retry(attempt, error),
         }
+    }
+
+    /// Registers what the message in flight waits on next, and enters its phase.
+    fn watch(&mut self, source: Source, interest: Interest, phase: Phase) -> Result<(), Failure> {
+        self.server = Some(self.reactor.insert(source, interest)?);
+        self.phase = phase;
+        Ok(())
     }
 
     /// Schedules the next attempt after a failed one, or gives up.

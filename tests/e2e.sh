@@ -77,6 +77,19 @@ expect() {
     if "$@"; then pass "$desc"; else fail "$desc"; fi
 }
 
+# stop_gracefully CONTAINER [NOTE]: `docker stop` must return well within the grace
+# (no SIGKILL), the program must exit 0 and log its shutdown.
+stop_gracefully() {
+    local name=$1 note=${2:-} t0 ms stop_rc=0
+    t0=$(now_ms)
+    timeout 30 docker stop "$name" >/dev/null || stop_rc=$?
+    ms=$(($(now_ms) - t0))
+    echo "   docker stop $name${note:+ $note}: $(secs "$ms") s"
+    expect "docker stop $name: returns in < 2 s" test "$stop_rc" -eq 0 -a "$ms" -lt 2000
+    expect "$name: exit code 0 (not 137)" exit_code_is 0 "$name"
+    expect "$name: 'action: shutdown | result: success' logged" has_line "action: shutdown | result: success" "$name"
+}
+
 step_name=
 step_t0=0
 step() {
@@ -368,14 +381,7 @@ expect "make docker-compose-up CLIENTS=2 (500 messages at 150ms)" up 2
 expect "both clients mid-loop (>= 3 messages) within 20 s" wait_until 20 eval \
     'received_at_least client1 1 3 && received_at_least client2 2 3'
 
-t0=$(now_ms)
-stop_rc=0
-timeout 30 docker stop client1 >/dev/null || stop_rc=$?
-ms=$(($(now_ms) - t0))
-echo "   docker stop client1: $(secs "$ms") s"
-expect "docker stop client1: returns in < 2 s" test "$stop_rc" -eq 0 -a "$ms" -lt 2000
-expect "client1: exit code 0 (not 137)" exit_code_is 0 client1
-expect "client1: 'action: shutdown | result: success' logged" has_line "action: shutdown | result: success" client1
+stop_gracefully client1
 expect "client1: stopped mid-loop (no loop_finished)" eval '! has_line "action: loop_finished" client1'
 
 # `down` removes the containers: follow their logs and read the engine's events instead
@@ -428,14 +434,7 @@ accepts_before=$(accepts)
 docker run -d --name "$idle" --network "$network" --log-driver none "$NETCAT_IMAGE" \
     sh -c 'sleep 60 | nc server 12345' >/dev/null
 expect "an idle peer is connected to the server" wait_until 10 idle_connected
-t0=$(now_ms)
-stop_rc=0
-timeout 30 docker stop server >/dev/null || stop_rc=$?
-ms=$(($(now_ms) - t0))
-echo "   docker stop server (one idle connection open): $(secs "$ms") s"
-expect "docker stop server: returns in < 2 s" test "$stop_rc" -eq 0 -a "$ms" -lt 2000
-expect "server: exit code 0 (not 137)" exit_code_is 0 server
-expect "server: 'action: shutdown | result: success' logged" has_line "action: shutdown | result: success" server
+stop_gracefully server "(one idle connection open)"
 expect "server: idle connection closed ('action: close_connection')" has_line "action: close_connection" server
 docker rm -f "$idle" >/dev/null 2>&1 || true
 
