@@ -22,7 +22,8 @@ lint: ## rustfmt and clippy, warnings are errors
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-test: lint ## Unit and integration tests against the real binaries
+test: lint ## Unit and integration tests against the real binaries (installs cargo-nextest if missing)
+	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install cargo-nextest --locked
 	$(CARGO) nextest run --release --no-fail-fast
 
 # ---- Docker ---------------------------------------------------------------------------------
