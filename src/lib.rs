@@ -6,6 +6,8 @@
 //! configuration, start the logger, run the state machine, map the outcome to an
 //! exit code.
 
+#![warn(missing_docs)]
+
 pub mod client;
 pub mod config;
 pub mod connection;
