@@ -46,6 +46,7 @@ SERVERS = {
     "tokio-ct": "tokio current-thread",
     "tokio-mt": "tokio multi-thread",
     "threads": "thread per connection",
+    "polling-lt": "minimal polling loop (level-triggered)",
 }
 
 # (key, label, loadgen args); all ping-pong unless said otherwise.
@@ -483,7 +484,7 @@ def render(meta, servers, tp, extra):
         ("syscalls", "syscalls/msg (strace -c -f)", "≤ 7", 7, syscall_row),
     ]
     for key, title, target, limit, render in counted:
-        for name in ("ours", "c"):
+        for name in ("ours", "c", "polling-lt"):
             figure = extra.get(key, {}).get(name)
             if figure is None:
                 continue
@@ -599,7 +600,7 @@ def main():
         for what, fn in (("instr", callgrind_ir), ("syscalls", strace_calls)):
             if what in skip:
                 continue
-            for kind in ("ours", "c"):
+            for kind in ("ours", "c", "polling-lt"):
                 if kind not in servers:
                     continue
                 log(f"{what} per message: {kind}")
