@@ -125,5 +125,5 @@ e2e: ## End-to-end test on the Docker engine: images, compose, config, echo chec
 	NETCAT_IMAGE="$(NETCAT_IMAGE)" MAKE="$(MAKE)" tests/e2e.sh
 
 .PHONY: bench
-bench: build ## Benchmark against C/tokio/thread baselines: one Markdown table, ~5 min (BENCH_ARGS=--help)
+bench: build ## Benchmark against C/tokio/thread baselines: one Markdown table, ~6 min (BENCH_ARGS=--help)
 	python3 bench/run.py $(BENCH_ARGS)
