@@ -432,6 +432,9 @@ def render(meta, servers, tp, extra):
                         f"{target} | {ok} |")
 
     def simple(label, name, value, target="", ok=None):
+        """A row without throughput columns; targets apply to our server only."""
+        if name != "ours":
+            target, ok = "", None
         mark = "" if ok is None else verdict(ok)
         rows.append(f"| {label} | {SERVERS.get(name, name)} | | | | | | {value} | {target} | {mark} |")
 
@@ -441,36 +444,35 @@ def render(meta, servers, tp, extra):
             continue
         if "error" in r:
             simple("10,000 idle conns: RSS per conn", name, f"error: {r['error']}",
-                   "≤ 0.25 KB" if name == "ours" else "", False if name == "ours" else None)
+                   "≤ 0.25 KB", False)
             continue
         val = (f"{r['kb_per_conn']:.2f} KB/conn ({r['connected']} held, "
                f"{r['before_kb']:,} → {r['after_kb']:,} KB)")
         simple("10,000 idle conns: RSS per conn", name, val,
-               "≤ 0.25 KB" if name == "ours" else "",
-               (r["kb_per_conn"] <= 0.25 and r["connected"] == 10000) if name == "ours" else None)
+               "≤ 0.25 KB", r["kb_per_conn"] <= 0.25 and r["connected"] == 10000)
     for name in servers:
         t = extra.get("idle", {}).get(name)
         if t is None:
             continue
         simple("100 idle conns for 5 s: CPU ticks", name, f"{t} ticks (utime+stime)",
-               "0 ticks" if name == "ours" else "", (t == 0) if name == "ours" else None)
+               "0 ticks", t == 0)
     for name in servers:
         s = extra.get("sigterm", {}).get(name)
         if s is None:
             continue
         if "error" in s:
             simple("SIGTERM, 1,000 idle conns: time to exit", name, f"error: {s['error']}",
-                   "≤ 50 ms, exit 0" if name == "ours" else "", False if name == "ours" else None)
+                   "≤ 50 ms, exit 0", False)
         elif s["status"] != "exit 0":
             simple("SIGTERM, 1,000 idle conns: time to exit", name,
                    f"n/a ({s['status']}" + (f", {s['ms']:.1f} ms" if s["ms"] is not None else "") + ")",
-                   "≤ 50 ms, exit 0" if name == "ours" else "", False if name == "ours" else None)
+                   "≤ 50 ms, exit 0", False)
         else:
             tries = ", ".join(f"{x}" for x in s.get("all_ms", []))
             simple("SIGTERM, 1,000 idle conns: time to exit", name,
                    f"{s['ms']:.1f} ms, exit 0 (median of {tries} ms)",
-                   "≤ 50 ms, exit 0" if name == "ours" else "",
-                   (s["ms"] <= 50) if name == "ours" else None)
+                   "≤ 50 ms, exit 0", s["ms"] <= 50)
+
     def syscall_row(sc):
         total = round(sum(v for k, v in sc.items() if k != "total"), 2)
         top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(sc.items(), key=lambda kv: -kv[1])
@@ -488,13 +490,11 @@ def render(meta, servers, tp, extra):
             figure = extra.get(key, {}).get(name)
             if figure is None:
                 continue
-            ours = name == "ours"
             if isinstance(figure, str):
-                simple(title, name, f"error: {figure}", target if ours else "",
-                       False if ours else None)
+                simple(title, name, f"error: {figure}", target, False)
                 continue
             value, text = render(figure)
-            simple(title, name, text, target if ours else "", (value <= limit) if ours else None)
+            simple(title, name, text, target, value <= limit)
 
     lines = [
         "# tp0 echo server benchmark",
