@@ -108,11 +108,6 @@ impl Framer {
         std::mem::take(&mut self.partial)
     }
 
-    /// Bytes of an unterminated line held right now.
-    pub fn partial_len(&self) -> usize {
-        self.partial.len()
-    }
-
     fn keep(&mut self, tail: &[u8]) -> Result<(), LineTooLong> {
         if self.partial.len() + tail.len() > self.max_line {
             return Err(self.too_long());
@@ -181,7 +176,7 @@ mod tests {
                 too_long: None
             }
         );
-        assert_eq!(framer.partial_len(), 0);
+        assert!(framer.take_partial().is_empty());
     }
 
     #[test]
@@ -225,7 +220,7 @@ mod tests {
         let mut framer = Framer::new(4);
         let (_, error) = feed(&mut framer, &[b"abc", b"de"]);
         assert_eq!(error, Some(LineTooLong { limit: 4 }));
-        assert_eq!(framer.partial_len(), 0);
+        assert!(framer.take_partial().is_empty());
     }
 
     #[test]

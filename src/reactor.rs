@@ -62,7 +62,6 @@ pub struct Reactor<S: AsFd> {
     events: Events,
     slots: Vec<Option<Slot<S>>>,
     vacant: Vec<Key>,
-    len: usize,
 }
 
 impl<S: AsFd> Reactor<S> {
@@ -84,7 +83,6 @@ impl<S: AsFd> Reactor<S> {
             events: Events::new(),
             slots: Vec::new(),
             vacant: Vec::new(),
-            len: 0,
         })
     }
 
@@ -113,7 +111,6 @@ impl<S: AsFd> Reactor<S> {
         } else {
             self.slots[key] = slot;
         }
-        self.len += 1;
         Ok(key)
     }
 
@@ -154,7 +151,6 @@ impl<S: AsFd> Reactor<S> {
         // the slab rules out; the source is safe to drop either way.
         let _ = self.poller.delete(&slot.source);
         self.vacant.push(key);
-        self.len -= 1;
         Some(slot.source)
     }
 
@@ -164,16 +160,6 @@ impl<S: AsFd> Reactor<S> {
         occupied
             .filter_map(|(key, slot)| slot.as_ref().map(|_| key))
             .collect()
-    }
-
-    /// How many sources are registered.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no source is registered.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Sleeps until a source is ready or `deadline` passes, then fills `ready`
@@ -255,10 +241,9 @@ mod tests {
         let first = reactor.insert(a, Interest::READ).expect("insert");
         assert!(reactor.remove(first).is_some());
         assert!(reactor.remove(first).is_none());
-        assert!(reactor.is_empty());
+        assert!(reactor.keys().is_empty());
         let second = reactor.insert(b, Interest::WRITE).expect("insert");
         assert_eq!(first, second);
         assert_eq!(reactor.keys(), vec![second]);
-        assert_eq!(reactor.len(), 1);
     }
 }

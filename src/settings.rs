@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use configparser::ini::Ini;
 
@@ -250,11 +250,6 @@ impl<'a> Settings<'a> {
                 reason,
             }
         })
-    }
-
-    /// The file that was read, if any.
-    pub fn file(&self) -> Option<&Path> {
-        self.file.as_ref().map(|(path, _)| path.as_path())
     }
 }
 
