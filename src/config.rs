@@ -1,12 +1,15 @@
 //! The typed configuration of both programs (SPEC §3, §4), read from an INI file
 //! and overridden by environment variables, every value checked before use.
 
+use std::ffi::OsString;
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use log::LevelFilter;
 
 use crate::duration;
+use crate::escape;
 use crate::settings::{ConfigError, ConfigPath, EnvLookup, Key, Settings};
 
 /// The server's settings, with the built-in defaults of [`ServerConfig::default`].
@@ -84,14 +87,25 @@ impl ServerConfig {
     ///
     /// # Errors
     /// Bad usage, an unreadable explicit file, an unknown key or an invalid value.
-    pub fn load(args: &[String], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
+    pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         let path = ConfigPath::from_args(args, SERVER_CONFIG_ENV, SERVER_CONFIG_DEFAULT, env)?;
-        let settings = Settings::load(&path, &SERVER_KEYS, env)?;
+        Self::from_settings(&Settings::load(&path, &SERVER_KEYS, env)?)
+    }
+
+    /// Reads the server's configuration from the contents of a config file alone.
+    ///
+    /// # Errors
+    /// The file breaks the INI rules, or has an unknown key or an invalid value.
+    pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let settings = Settings::from_bytes(Path::new("<bytes>"), bytes, &SERVER_KEYS, &no_env)?;
+        Self::from_settings(&settings)
+    }
+
+    fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
         let defaults = ServerConfig::default();
         Ok(ServerConfig {
             port: settings.parse_or(&SERVER_PORT, defaults.port, |v| {
-                v.parse()
-                    .map_err(|_| "expected a port number from 0 to 65535".into())
+                parse_in_range(v, 0, u16::MAX.into()).map(|n| n as u16)
             })?,
             ip: settings.parse_or(&SERVER_IP, defaults.ip, parse_host)?,
             bind_ip: settings.parse_or(&SERVER_BIND_IP, defaults.bind_ip, |v| {
@@ -198,9 +212,21 @@ impl ClientConfig {
     ///
     /// # Errors
     /// Bad usage, an unreadable explicit file, an unknown key or an invalid value.
-    pub fn load(args: &[String], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
+    pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         let path = ConfigPath::from_args(args, CLIENT_CONFIG_ENV, CLIENT_CONFIG_DEFAULT, env)?;
-        let settings = Settings::load(&path, &CLIENT_KEYS, env)?;
+        Self::from_settings(&Settings::load(&path, &CLIENT_KEYS, env)?)
+    }
+
+    /// Reads the client's configuration from the contents of a config file alone.
+    ///
+    /// # Errors
+    /// The file breaks the INI rules, or has an unknown key or an invalid value.
+    pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let settings = Settings::from_bytes(Path::new("<bytes>"), bytes, &CLIENT_KEYS, &no_env)?;
+        Self::from_settings(&settings)
+    }
+
+    fn from_settings(settings: &Settings<'_>) -> Result<Self, ConfigError> {
         let defaults = ClientConfig::default();
         Ok(ClientConfig {
             id: settings.parse_or(&CLI_ID, defaults.id, parse_id)?,
@@ -220,13 +246,31 @@ impl ClientConfig {
     }
 }
 
+fn no_env(_: &str) -> Option<OsString> {
+    None
+}
+
+/// The one rule for every integer key: decimal digits only, after trimming the
+/// surrounding spaces (done by `parse_or`), within `low..=high`. No sign, not even
+/// `+`, and no empty value: an unset key is written by leaving it out.
 fn parse_in_range(text: &str, low: u64, high: u64) -> Result<u64, String> {
+    let expected = || format!("expected a whole number from {low} to {high}");
+    if text.is_empty() {
+        return Err(format!("empty value: {}", expected()));
+    }
+    if text.starts_with(['+', '-']) {
+        return Err(format!("signs are not allowed: {}", expected()));
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(expected());
+    }
     match text.parse::<u64>() {
         Ok(n) if (low..=high).contains(&n) => Ok(n),
-        _ => Err(format!("expected a whole number from {low} to {high}")),
+        _ => Err(format!("out of range: {}", expected())),
     }
 }
 
+/// A Go duration of at most `most` (itself at most [`duration::MAX`]).
 fn parse_duration(text: &str, most: Duration) -> Result<Duration, String> {
     let value = duration::parse(text)?;
     if value > most {
@@ -252,11 +296,14 @@ fn parse_level(text: &str) -> Result<LevelFilter, String> {
     }
 }
 
-/// A client id goes into every message: it must not break the line or the log.
+/// A client id goes into every message: it must not break the line or the log,
+/// so nothing the log would escape (`|`, `\\`, controls, format characters).
 fn parse_id(text: &str) -> Result<String, String> {
-    let printable = text.chars().all(|c| !c.is_control() && !c.is_whitespace());
+    let printable = text
+        .chars()
+        .all(|c| !c.is_whitespace() && !escape::needs_escape(c));
     if text.is_empty() || text.len() > 64 || !printable {
-        return Err("expected 1 to 64 printable characters without spaces".into());
+        return Err("expected 1 to 64 printable characters without spaces, `|` or `\\`".into());
     }
     Ok(text.to_string())
 }
@@ -294,24 +341,25 @@ fn parse_address(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
-    fn load_server(env: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+    fn load<C>(
+        env: &[(&str, &str)],
+        load: fn(&[OsString], EnvLookup<'_>) -> Result<C, ConfigError>,
+    ) -> Result<C, ConfigError> {
         let lookup = |name: &str| {
             env.iter()
                 .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
+                .map(|(_, v)| OsString::from(v))
         };
-        let args = vec!["--config".to_string(), "/dev/null".to_string()];
-        ServerConfig::load(&args, &lookup)
+        let args = ["--config", "/dev/null"].map(OsString::from);
+        load(&args, &lookup)
+    }
+
+    fn load_server(env: &[(&str, &str)]) -> Result<ServerConfig, ConfigError> {
+        load(env, ServerConfig::load)
     }
 
     fn load_client(env: &[(&str, &str)]) -> Result<ClientConfig, ConfigError> {
-        let lookup = |name: &str| {
-            env.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        };
-        let args = vec!["--config".to_string(), "/dev/null".to_string()];
-        ClientConfig::load(&args, &lookup)
+        load(env, ClientConfig::load)
     }
 
     #[test]
@@ -372,6 +420,79 @@ mod tests {
                 (key, Some(value))
             );
         }
+    }
+
+    #[test]
+    fn one_rule_for_every_integer() {
+        assert_eq!(parse_in_range("80", 0, 100), Ok(80));
+        assert_eq!(parse_in_range("007", 0, 100), Ok(7));
+        for (bad, reason) in [
+            ("", "empty value: "),
+            ("+5", "signs are not allowed: "),
+            ("-0", "signs are not allowed: "),
+            ("5 5", "expected"),
+            ("0x10", "expected"),
+            ("٣", "expected"),
+            ("101", "out of range: "),
+            ("99999999999999999999999", "out of range: "),
+        ] {
+            let error = parse_in_range(bad, 0, 100).expect_err(bad);
+            assert!(error.starts_with(reason), "{bad:?}: {error}");
+            assert!(
+                error.ends_with("expected a whole number from 0 to 100"),
+                "{error}"
+            );
+        }
+        let config = load_server(&[
+            ("SERVER_PORT", "  8080 "),
+            ("SERVER_MAX_CONNECTIONS", "\t9"),
+        ])
+        .expect("spaces are trimmed");
+        assert_eq!((config.port, config.max_connections), (8080, 9));
+        for (key, value) in [
+            ("SERVER_PORT", "+80"),
+            ("SERVER_PORT", " "),
+            ("CLI_LOOP_AMOUNT", "-1"),
+        ] {
+            assert!(load_server(&[(key, value)]).is_err() || load_client(&[(key, value)]).is_err());
+        }
+    }
+
+    #[test]
+    fn durations_are_bounded() {
+        let error = load_client(&[("CLI_LOOP_PERIOD", "25h")]).expect_err("over 24h");
+        assert_eq!(
+            error.to_string(),
+            "CLI_LOOP_PERIOD = \"25h\" (from environment variable CLI_LOOP_PERIOD): longer than the maximum of 24h0m0s"
+        );
+        let error = load_server(&[(
+            "SERVER_SHUTDOWN_GRACE",
+            "340282366920938463463374607431768211.999us",
+        )])
+        .expect_err("overflow");
+        assert_eq!(error.key, "SERVER_SHUTDOWN_GRACE");
+    }
+
+    #[test]
+    fn ids_cannot_carry_what_the_log_escapes() {
+        for bad in ["a|b", "a\\b", "a\u{202e}b", "a\u{200b}", "\u{feff}1"] {
+            assert!(parse_id(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(parse_id("team#7"), Ok("team#7".into()));
+    }
+
+    #[test]
+    fn files_as_bytes_give_values_or_errors() {
+        let client =
+            ClientConfig::from_file_bytes(b"id = team#7\n[loop]\nperiod = 1s\n").expect("valid");
+        assert_eq!(
+            (client.id.as_str(), client.loop_period),
+            ("team#7", Duration::from_secs(1))
+        );
+        assert!(
+            ServerConfig::from_file_bytes(b"[DEFAULT]\nSERVER_PORT = 1\nserver_port = 2\n")
+                .is_err()
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Durations in Go's syntax (`100ms`, `5s`, `1m30s`), parsed and printed back the
 //! way Go's `time.Duration` does, so configured periods read the same in the logs.
+//! Every duration is at most [`MAX`] (24 h): no setting needs more, and the bound
+//! keeps all arithmetic on deadlines far from overflow.
 
 use std::time::Duration;
 
@@ -15,11 +17,14 @@ const UNITS: [(&str, u128); 9] = [
     ("d", 0), // listed only to give a precise error: Go has no day unit
 ];
 
-/// Parses a non-negative Go duration such as `1h2m3.5s` or `0`.
+/// The longest duration any setting accepts.
+pub const MAX: Duration = Duration::from_secs(24 * 3600);
+
+/// Parses a non-negative Go duration of at most [`MAX`], such as `1h2m3.5s` or `0`.
 ///
 /// # Errors
 /// A message saying what is wrong with the text (empty, missing unit, unknown
-/// unit, negative, too large).
+/// unit, negative, longer than [`MAX`]).
 pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let body = text.strip_prefix('+').unwrap_or(text);
@@ -60,12 +65,12 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             .ok_or_else(too_large)?;
         rest = next;
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| too_large())?;
-    // Go's Duration is an i64 of nanoseconds; staying inside it keeps `format` exact.
-    if total > i64::MAX as u128 {
+    if total > MAX.as_nanos() {
         return Err(too_large());
     }
-    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| too_large())?;
+    let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| too_large())?;
+    Ok(Duration::new(secs, nanos))
 }
 
 fn scaled(number: &str, scale: u128) -> Result<u128, String> {
@@ -80,13 +85,14 @@ fn scaled(number: &str, scale: u128) -> Result<u128, String> {
     let mut place = scale;
     for digit in fraction.bytes() {
         place /= 10;
-        value += u128::from(digit - b'0') * place;
+        let digit = u128::from(digit.wrapping_sub(b'0'));
+        value = value.checked_add(digit * place).ok_or_else(too_large)?;
     }
     Ok(value)
 }
 
 fn too_large() -> String {
-    "duration too large".into()
+    "longer than the maximum of 24h0m0s".into()
 }
 
 /// Prints a duration as Go's `Duration.String()` does: `100ms`, `5s`, `1m30s`,
@@ -153,6 +159,23 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
         assert!(parse("9999999999h").is_err());
+    }
+
+    #[test]
+    fn overflow_and_the_bound_are_errors_not_panics() {
+        for huge in [
+            "340282366920938463463374607431768211.999us",
+            "340282366920938463463374607431768211455ns",
+            "340282366920938463463374607431768211456ns",
+            "99999999999999999999999999999999999999999h",
+            "24h0m0.000000001s",
+            "25h",
+            "1441m",
+        ] {
+            assert_eq!(parse(huge), Err(too_large()), "{huge}");
+        }
+        assert_eq!(parse("24h"), Ok(MAX));
+        assert_eq!(parse("23h59m60s"), Ok(MAX));
     }
 
     #[test]

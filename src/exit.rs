@@ -1,6 +1,7 @@
 //! What both programs do before their loop starts and how they end: read the
 //! configuration, start the logger, and map failures to the exit codes of SPEC §6.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use log::LevelFilter;
@@ -22,11 +23,13 @@ pub const USAGE: u8 = 2;
 /// The exit code to end with; the reason was printed on stderr.
 pub fn start<C>(
     program: &str,
-    load: impl FnOnce(&[String], EnvLookup<'_>) -> Result<C, ConfigError>,
+    load: impl FnOnce(&[OsString], EnvLookup<'_>) -> Result<C, ConfigError>,
     level_of: impl FnOnce(&C) -> LevelFilter,
 ) -> Result<C, ExitCode> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = load(&args, &|name| std::env::var(name).ok()).map_err(|error| {
+    // `args_os`/`var_os`: `args` and `var` panic or hide non-UTF-8 text, which the
+    // loader refuses with a message instead.
+    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let config = load(&args, &|name| std::env::var_os(name)).map_err(|error| {
         eprintln!("{program}: configuration error: {error}");
         ExitCode::from(USAGE)
     })?;

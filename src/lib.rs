@@ -10,12 +10,14 @@
 
 pub mod client;
 pub mod config;
+pub mod config_file;
 pub mod connection;
 pub mod duration;
 pub mod escape;
 pub mod exit;
 pub mod framing;
 pub mod logging;
+pub mod parsers;
 pub mod reactor;
 pub mod resolver;
 pub mod server;

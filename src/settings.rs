@@ -2,12 +2,11 @@
 //! which wins over the built-in default. Every value keeps its origin, so an error
 //! can name the key, the value and the place to fix it.
 
-use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use configparser::ini::Ini;
+use crate::config_file::{self, ReadError, Sections, qualified};
 
 /// Where a value was read from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,6 +17,8 @@ pub enum Origin {
     File(PathBuf),
     /// The command line.
     Args,
+    /// The built-in default (the config file path when none is named).
+    Default,
 }
 
 impl fmt::Display for Origin {
@@ -26,6 +27,7 @@ impl fmt::Display for Origin {
             Origin::Env(name) => write!(out, "environment variable {name}"),
             Origin::File(path) => write!(out, "file {}", path.display()),
             Origin::Args => out.write_str("command line"),
+            Origin::Default => out.write_str("built-in default"),
         }
     }
 }
@@ -55,6 +57,19 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Text from the OS (an argument, an environment value) as UTF-8, or the error
+/// that names it: the programs take no value that they could not log or compare.
+fn utf8(text: &OsStr, key: &str, origin: &Origin) -> Result<String, ConfigError> {
+    text.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| ConfigError {
+            key: key.to_string(),
+            value: Some(text.to_string_lossy().into_owned()),
+            origin: origin.clone(),
+            reason: "is not valid UTF-8".into(),
+        })
+}
+
 /// One value with its origin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting {
@@ -64,8 +79,8 @@ pub struct Setting {
     pub origin: Origin,
 }
 
-/// Reads the environment; a function so tests can pass a map.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// Reads the environment (as `std::env::var_os`); a function so tests can pass a map.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
 /// A key of the file, its section (lower case, as configparser stores them) and
 /// the environment variable that overrides it.
@@ -78,9 +93,6 @@ pub struct Key {
     /// The environment variable of the same meaning.
     pub env: &'static str,
 }
-
-/// An INI file as configparser reads it: section → key → value (if any).
-type Sections = HashMap<String, HashMap<String, Option<String>>>;
 
 /// The INI file (if any) and the environment, queried by [`Key`].
 pub struct Settings<'a> {
@@ -102,9 +114,9 @@ impl ConfigPath {
     /// environment variable `env_name`, else `default`.
     ///
     /// # Errors
-    /// Unknown arguments, or `--config` without a path.
+    /// Unknown or non-UTF-8 arguments, or `--config` without a path.
     pub fn from_args(
-        args: &[String],
+        args: &[OsString],
         env_name: &str,
         default: &str,
         env: EnvLookup<'_>,
@@ -115,6 +127,11 @@ impl ConfigPath {
             origin: Origin::Args,
             reason: format!("{reason} (usage: [--config PATH])"),
         };
+        let args = args
+            .iter()
+            .enumerate()
+            .map(|(n, arg)| utf8(arg, &format!("argument {}", n + 1), &Origin::Args))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut chosen = None;
         let mut rest = args.iter();
         while let Some(arg) = rest.next() {
@@ -136,9 +153,10 @@ impl ConfigPath {
             });
         }
         if let Some(path) = env(env_name).filter(|path| !path.is_empty()) {
+            let origin = Origin::Env(env_name.to_string());
             return Ok(ConfigPath {
-                path: path.into(),
-                explicit: Some(Origin::Env(env_name.to_string())),
+                path: utf8(&path, env_name, &origin)?.into(),
+                explicit: Some(origin),
             });
         }
         Ok(ConfigPath {
@@ -153,76 +171,82 @@ impl<'a> Settings<'a> {
     /// A missing default file means "defaults and environment only".
     ///
     /// # Errors
-    /// An explicit file that cannot be read, a file that does not parse, an
-    /// unknown section or key, a key without a value.
+    /// An explicit file that cannot be read, a path that is not a file (a
+    /// directory, FIFO or socket), a file over 1 MiB or that breaks the INI rules
+    /// of [`config_file::parse`].
     pub fn load(
         config: &ConfigPath,
         known: &[Key],
         env: EnvLookup<'a>,
     ) -> Result<Self, ConfigError> {
-        let text = match std::fs::read_to_string(&config.path) {
-            Ok(text) => text,
-            Err(error) if error.kind() == io::ErrorKind::NotFound && config.explicit.is_none() => {
+        let bytes = match config_file::read(&config.path) {
+            Ok(bytes) => bytes,
+            Err(ReadError::NotFound) if config.explicit.is_none() => {
                 return Ok(Settings { file: None, env });
             }
             Err(error) => {
+                let reason = match error {
+                    ReadError::NotFound => "does not exist".to_string(),
+                    ReadError::Refused(reason) => reason,
+                };
                 return Err(ConfigError {
                     key: "config file".into(),
                     value: Some(config.path.display().to_string()),
-                    origin: config.explicit.clone().unwrap_or(Origin::Args),
-                    reason: format!("cannot be read: {error}"),
+                    origin: config.explicit.clone().unwrap_or(Origin::Default),
+                    reason,
                 });
             }
         };
-        let file_error = |key: String, value: Option<String>, reason: String| ConfigError {
-            key,
-            value,
-            origin: Origin::File(config.path.clone()),
-            reason,
-        };
-        let mut ini = Ini::new();
-        let sections = ini
-            .read(text)
-            .map_err(|reason| file_error("INI syntax".into(), None, reason))?;
-        for (section, keys) in &sections {
-            for (name, value) in keys {
-                let Some(key) = known
-                    .iter()
-                    .find(|key| key.section == section && key.name == name)
-                else {
-                    let place = qualified(section, name);
-                    return Err(file_error(place, value.clone(), "unknown key".into()));
-                };
-                if value.is_none() {
-                    let place = qualified(key.section, key.name);
-                    return Err(file_error(
-                        place,
-                        None,
-                        "has no value (write key = value)".into(),
-                    ));
-                }
-            }
-        }
+        Self::from_bytes(&config.path, &bytes, known, env)
+    }
+
+    /// The settings of a file at `path` whose contents are `bytes`.
+    ///
+    /// # Errors
+    /// The text breaks the INI rules of [`config_file::parse`].
+    pub fn from_bytes(
+        path: &Path,
+        bytes: &[u8],
+        known: &[Key],
+        env: EnvLookup<'a>,
+    ) -> Result<Self, ConfigError> {
+        let names: Vec<(&str, &str)> = known.iter().map(|key| (key.section, key.name)).collect();
+        let sections = config_file::parse(bytes, &names).map_err(|error| ConfigError {
+            key: error.place,
+            value: error.value,
+            origin: Origin::File(path.to_path_buf()),
+            reason: error.reason,
+        })?;
         Ok(Settings {
-            file: Some((config.path.clone(), sections)),
+            file: Some((path.to_path_buf(), sections)),
             env,
         })
     }
 
     /// The value of `key`: from the environment if set there, else from the file.
-    pub fn get(&self, key: &Key) -> Option<Setting> {
+    ///
+    /// # Errors
+    /// The environment value is not UTF-8.
+    pub fn get(&self, key: &Key) -> Result<Option<Setting>, ConfigError> {
         if let Some(value) = (self.env)(key.env) {
-            return Some(Setting {
-                value,
-                origin: Origin::Env(key.env.to_string()),
-            });
+            let origin = Origin::Env(key.env.to_string());
+            return Ok(Some(Setting {
+                value: utf8(&value, key.env, &origin)?,
+                origin,
+            }));
         }
-        let (path, sections) = self.file.as_ref()?;
-        let value = sections.get(key.section)?.get(key.name)?.clone()?;
-        Some(Setting {
+        let Some((path, sections)) = self.file.as_ref() else {
+            return Ok(None);
+        };
+        let value = sections
+            .get(key.section)
+            .and_then(|keys| keys.get(key.name))
+            .cloned()
+            .flatten();
+        Ok(value.map(|value| Setting {
             value,
             origin: Origin::File(path.clone()),
-        })
+        }))
     }
 
     /// Parses `key` with `parse`, or returns `default` when it is set nowhere.
@@ -235,7 +259,7 @@ impl<'a> Settings<'a> {
         default: T,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<T, ConfigError> {
-        let Some(setting) = self.get(key) else {
+        let Some(setting) = self.get(key)? else {
             return Ok(default);
         };
         parse(setting.value.trim()).map_err(|reason| {
@@ -253,19 +277,10 @@ impl<'a> Settings<'a> {
     }
 }
 
-/// How a key is shown in messages: `[server] address`, or just the key when it is
-/// in the default section.
-fn qualified(section: &str, name: &str) -> String {
-    if section == "default" {
-        name.to_string()
-    } else {
-        format!("[{section}] {name}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::ffi::OsStringExt;
 
     const PORT: Key = Key {
         section: "default",
@@ -273,57 +288,26 @@ mod tests {
         env: "SERVER_PORT",
     };
 
-    fn no_env(_: &str) -> Option<String> {
+    fn no_env(_: &str) -> Option<OsString> {
         None
     }
 
-    fn file_with(text: &str) -> (tempdir::Dir, ConfigPath) {
-        let dir = tempdir::Dir::new();
-        let path = dir.0.join("test.ini");
-        std::fs::write(&path, text).expect("write temp file");
-        let config = ConfigPath {
-            path,
-            explicit: Some(Origin::Args),
-        };
-        (dir, config)
+    fn from_text<'a>(text: &str, env: EnvLookup<'a>) -> Result<Settings<'a>, ConfigError> {
+        Settings::from_bytes(Path::new("test.ini"), text.as_bytes(), &[PORT], env)
     }
 
-    mod tempdir {
-        use std::path::PathBuf;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        pub struct Dir(pub PathBuf);
-
-        impl Dir {
-            pub fn new() -> Self {
-                static NEXT: AtomicUsize = AtomicUsize::new(0);
-                let unique = NEXT.fetch_add(1, Ordering::Relaxed);
-                let path = std::env::temp_dir()
-                    .join(format!("tp0-settings-{}-{unique}", std::process::id()));
-                std::fs::create_dir_all(&path).expect("create temp dir");
-                Dir(path)
-            }
-        }
-
-        impl Drop for Dir {
-            fn drop(&mut self) {
-                let _ = std::fs::remove_dir_all(&self.0);
-            }
-        }
+    fn number(text: &str) -> Result<u16, String> {
+        text.parse().map_err(|_| "not a number".into())
     }
 
     #[test]
     fn env_wins_over_file_and_file_over_default() {
-        let (_dir, config) = file_with("[DEFAULT]\nSERVER_PORT = 1000\n");
-        let from_file = Settings::load(&config, &[PORT], &no_env).expect("load");
-        assert_eq!(
-            from_file.parse_or(&PORT, 5, |v| v.parse().map_err(|_| String::new())),
-            Ok(1000)
-        );
+        let from_file = from_text("[DEFAULT]\nSERVER_PORT = 1000\n", &no_env).expect("load");
+        assert_eq!(from_file.parse_or(&PORT, 5, number), Ok(1000));
 
-        let env = |name: &str| (name == "SERVER_PORT").then(|| "2000".to_string());
-        let from_env = Settings::load(&config, &[PORT], &env).expect("load");
-        let setting = from_env.get(&PORT).expect("set");
+        let env = |name: &str| (name == "SERVER_PORT").then(|| OsString::from("2000"));
+        let from_env = from_text("[DEFAULT]\nSERVER_PORT = 1000\n", &env).expect("load");
+        let setting = from_env.get(&PORT).expect("UTF-8").expect("set");
         assert_eq!(setting.value, "2000");
         assert_eq!(setting.origin, Origin::Env("SERVER_PORT".into()));
 
@@ -333,50 +317,65 @@ mod tests {
         };
         let defaults =
             Settings::load(&missing, &[PORT], &no_env).expect("default path may be absent");
-        assert_eq!(
-            defaults.parse_or(&PORT, 5u16, |_| Err("unused".into())),
-            Ok(5)
-        );
+        assert_eq!(defaults.parse_or(&PORT, 5u16, number), Ok(5));
     }
 
     #[test]
     fn errors_name_key_value_and_origin() {
-        let (_dir, config) = file_with("[DEFAULT]\nSERVER_PORT = http\n");
-        let settings = Settings::load(&config, &[PORT], &no_env).expect("load");
+        let settings = from_text("[DEFAULT]\nSERVER_PORT = http\n", &no_env).expect("load");
         let error = settings
-            .parse_or(&PORT, 0u16, |_| Err("not a port".into()))
+            .parse_or(&PORT, 0u16, number)
             .expect_err("must fail");
-        let text = error.to_string();
-        assert!(
-            text.starts_with("server_port = \"http\" (from file "),
-            "{text}"
+        assert_eq!(
+            error.to_string(),
+            "server_port = \"http\" (from file test.ini): not a number"
         );
-        assert!(text.ends_with(": not a port"), "{text}");
+    }
+
+    #[test]
+    fn non_utf8_environment_values_are_errors() {
+        let env =
+            |name: &str| (name == "SERVER_PORT").then(|| OsString::from_vec(b"1\xff".to_vec()));
+        let settings = from_text("", &env).expect("load");
+        let error = settings
+            .parse_or(&PORT, 0u16, number)
+            .expect_err("must fail");
+        assert_eq!(
+            error.to_string(),
+            "SERVER_PORT = \"1\u{fffd}\" (from environment variable SERVER_PORT): is not valid UTF-8"
+        );
     }
 
     #[test]
     fn unknown_keys_and_unreadable_explicit_files_are_errors() {
-        let (_dir, config) = file_with("[DEFAULT]\nSERVER_PROT = 1\n");
-        let error = Settings::load(&config, &[PORT], &no_env)
+        let error = from_text("[DEFAULT]\nSERVER_PROT = 1\n", &no_env)
             .err()
             .expect("typo caught");
         assert_eq!(error.key, "server_prot");
-        assert_eq!(error.reason, "unknown key");
+        assert_eq!(error.reason, "unknown key (line 2)");
 
-        let absent = ConfigPath {
-            path: "/nonexistent/tp0.ini".into(),
-            explicit: Some(Origin::Args),
-        };
-        let error = Settings::load(&absent, &[PORT], &no_env)
-            .err()
-            .expect("must fail");
-        assert_eq!(error.key, "config file");
+        for (path, reason) in [
+            ("/nonexistent/tp0.ini", "does not exist"),
+            ("/", "is a directory"),
+        ] {
+            let explicit = ConfigPath {
+                path: path.into(),
+                explicit: Some(Origin::Args),
+            };
+            let error = Settings::load(&explicit, &[PORT], &no_env)
+                .err()
+                .expect("must fail");
+            assert_eq!(
+                (error.key.as_str(), error.reason.as_str()),
+                ("config file", reason)
+            );
+        }
     }
 
     #[test]
     fn the_path_comes_from_args_then_env_then_default() {
-        let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let env = |name: &str| (name == "CFG").then(|| "/from/env.ini".to_string());
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        let env = |name: &str| (name == "CFG").then(|| OsString::from("/from/env.ini"));
         let chosen = ConfigPath::from_args(&args(&["--config", "/a.ini"]), "CFG", "d.ini", &env);
         assert_eq!(chosen.expect("ok").path, PathBuf::from("/a.ini"));
         let chosen = ConfigPath::from_args(&args(&[]), "CFG", "d.ini", &env).expect("ok");
@@ -388,5 +387,18 @@ mod tests {
         );
         assert!(ConfigPath::from_args(&args(&["--config"]), "CFG", "d.ini", &no_env).is_err());
         assert!(ConfigPath::from_args(&args(&["-x"]), "CFG", "d.ini", &no_env).is_err());
+    }
+
+    #[test]
+    fn non_utf8_arguments_are_errors() {
+        let args = [
+            OsString::from("--config"),
+            OsString::from_vec(b"\xff".to_vec()),
+        ];
+        let error = ConfigPath::from_args(&args, "CFG", "d.ini", &no_env).expect_err("refused");
+        assert_eq!(
+            (error.key.as_str(), error.origin, error.reason.as_str()),
+            ("argument 2", Origin::Args, "is not valid UTF-8")
+        );
     }
 }
