@@ -151,6 +151,47 @@ fn server_rejects_bad_settings() {
                 Source::File("[DEFAULT]\nSERVER_PORT = 0\nSERVER_PROT = 1234\n"),
                 &["SERVER_PROT"],
             ),
+            (
+                "signed port",
+                Source::Env("SERVER_PORT", "+80"),
+                &["SERVER_PORT", "+80", "sign"],
+            ),
+            (
+                "empty integer",
+                Source::File("[DEFAULT]\nSERVER_MAX_CONNECTIONS =\n"),
+                &["server_max_connections", "empty"],
+            ),
+            (
+                "duration overflow",
+                Source::Env(
+                    "SERVER_SHUTDOWN_GRACE",
+                    "340282366920938463463374607431768211.999us",
+                ),
+                &[
+                    "SERVER_SHUTDOWN_GRACE",
+                    "340282366920938463463374607431768211.999us",
+                ],
+            ),
+            (
+                "duplicated key",
+                Source::File("[DEFAULT]\nSERVER_PORT = 0\nserver_port = 1\n"),
+                &["server_port", "twice"],
+            ),
+            (
+                "duplicated section",
+                Source::File("[DEFAULT]\nSERVER_PORT = 0\n[DEFAULT]\n"),
+                &["[DEFAULT]", "twice"],
+            ),
+            (
+                "unknown empty section",
+                Source::File("[DEFAULT]\nSERVER_PORT = 0\n[extra]\n"),
+                &["[extra]", "unknown section"],
+            ),
+            (
+                "no inline comments",
+                Source::File("[DEFAULT]\nSERVER_PORT = 0 # the port\n"),
+                &["server_port", "0 # the port"],
+            ),
         ],
     );
 }
@@ -216,6 +257,16 @@ fn client_rejects_bad_settings() {
                 "bad log level",
                 Source::Env("CLI_LOG_LEVEL", "LOUD"),
                 &["CLI_LOG_LEVEL", "LOUD"],
+            ),
+            (
+                "period over the bound",
+                Source::Env("CLI_LOOP_PERIOD", "25h"),
+                &["CLI_LOOP_PERIOD", "25h", "24h0m0s"],
+            ),
+            (
+                "id with a bar",
+                Source::Env("CLI_ID", "a|b"),
+                &["CLI_ID", "a|b"],
             ),
         ],
     );

@@ -2,6 +2,7 @@
 //! level, the course's event names and keys, and escaping of control characters.
 
 mod common;
+mod models;
 
 use common::{SIGTERM, Server, WAIT, fill_until_blocked, message, ping, read_n, read_until_closed};
 use regex::Regex;
@@ -123,9 +124,63 @@ fn control_characters_in_a_message_are_escaped() {
     );
     assert!(msg.contains("red\\"), "CR not shown as an escape: {msg:?}");
     assert!(
-        msg.ends_with("action: forged | result: success"),
+        msg.ends_with("action: forged \\x7c result: success"),
         "rest of the message kept: {msg:?}"
     );
+}
+
+#[test]
+fn peer_text_cannot_forge_or_disguise_a_record() {
+    let server = Server::start(&[]);
+    let mut stream = server.connect();
+    let messages: [&[u8]; 8] = [
+        b"x | result: fail | ip: 6.6.6.6 | msg: y",
+        "lines\u{2028}and\u{2029}paragraphs".as_bytes(),
+        "bidi \u{202a}\u{202b}\u{202c}\u{202d}\u{202e} \u{2066}\u{2067}\u{2068}\u{2069}".as_bytes(),
+        "zero\u{200b}\u{200c}\u{200d}\u{feff}width".as_bytes(),
+        b"controls \x1b[2J\r\x07\x00\x7f\t",
+        "c1 \u{85}\u{9b}".as_bytes(),
+        b"bad \xff\xfe utf8 \\x7c",
+        "[CLIENT 1] Message N\u{b0}1".as_bytes(),
+    ];
+    for message in messages {
+        // Echo bytes stay untouched: escaping is for the log only.
+        ping(&mut stream, &[message, b"\n"].concat());
+    }
+    server.wait_count("action: receive_message", messages.len());
+    let raw = server.stdout_raw();
+    let records: Vec<&[u8]> = raw
+        .split(|&b| b == b'\n')
+        .filter(|line| line.windows(15).any(|w| w == b"receive_message"))
+        .collect();
+    assert_eq!(records.len(), messages.len(), "one record per message");
+    for (record, sent) in records.into_iter().zip(messages) {
+        let record = std::str::from_utf8(record).expect("the log is UTF-8");
+        if let Some(c) = record
+            .chars()
+            .find(|&c| c != '|' && models::forbidden_in_log(c))
+        {
+            panic!("{c:?} raw in {record:?}");
+        }
+        let fields: Vec<&str> = message(record).split(" | ").collect();
+        assert_eq!(
+            fields[..3],
+            [
+                "action: receive_message",
+                "result: success",
+                "ip: 127.0.0.1"
+            ],
+            "{record:?}"
+        );
+        assert_eq!(fields.len(), 4, "one msg field: {record:?}");
+        let msg = fields[3].strip_prefix("msg: ").expect("msg field");
+        assert!(!msg.contains('|'), "{msg:?}");
+        assert_eq!(
+            models::unescape(msg).as_deref(),
+            Some(sent),
+            "{msg:?} does not decode to what was sent"
+        );
+    }
 }
 
 #[test]
