@@ -127,3 +127,19 @@ e2e: ## End-to-end test on the Docker engine: images, compose, config, echo chec
 .PHONY: bench
 bench: build ## Benchmark against C/tokio/thread baselines: one Markdown table, ~6 min (BENCH_ARGS=--help)
 	python3 bench/run.py $(BENCH_ARGS)
+
+# ---- Fuzzing ---------------------------------------------------------------------------------
+# libFuzzer through cargo-fuzz, on the stable toolchain: RUSTC_BOOTSTRAP=1 lets it use the
+# sanitizer flags that are otherwise nightly-only. One target at a time (the machine is
+# shared); each stops by itself after FUZZ_SECONDS. Corpora and crashes stay in fuzz/ (ignored
+# by git). Not part of `make test` or CI.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= escape duration framer config
+
+.PHONY: fuzz
+fuzz: ## Fuzz the parsers, FUZZ_SECONDS (default 60) per target, one at a time (installs cargo-fuzz)
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
