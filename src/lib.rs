@@ -10,7 +10,7 @@
 
 pub mod client;
 pub mod config;
-pub mod config_file;
+mod config_file;
 pub mod connection;
 pub mod duration;
 pub mod escape;
@@ -23,3 +23,4 @@ pub mod resolver;
 pub mod server;
 pub mod settings;
 pub mod signals;
+mod values;
