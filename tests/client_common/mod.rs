@@ -1,7 +1,10 @@
-//! A scripted fake server for the client's tests: each accepted connection gets the
-//! next act of a script (the last one repeats), and every accept and every line read
-//! is reported on a channel, so a test waits on the event itself. The accept loop
-//! blocks in `accept` and ends with the test process; reads are bounded by `WAIT`.
+//! Helpers for the client's tests: a scripted fake server, a listener that drops
+//! SYNs, and the attempt numbers of the client's log lines.
+//!
+//! Each connection the mock accepts gets the next act of its script (the last one
+//! repeats), and every accept and every line read is reported on a channel, so a
+//! test waits on the event itself. The accept loop blocks in `accept` and ends with
+//! the test process; reads are bounded by `WAIT`.
 #![allow(dead_code)] // each test file uses a different subset
 
 use std::io::{self, BufRead, BufReader, Write};
@@ -11,6 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
+
+use crate::common::Proc;
 
 /// Bound of every wait on the mock.
 const WAIT: Duration = Duration::from_secs(10);
@@ -157,4 +162,18 @@ pub fn full_listener() -> (TcpListener, Vec<TcpStream>) {
         }
     }
     panic!("the accept queue never filled");
+}
+
+/// The attempt numbers of the client's lines that contain `needle`, in order.
+pub fn attempts(client: &Proc, needle: &str) -> Vec<u32> {
+    let lines = client.lines();
+    let matching = lines.iter().filter(|line| line.contains(needle));
+    matching
+        .map(|line| {
+            let field = line.split(" | ").find_map(|f| f.strip_prefix("attempt: "));
+            field
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no attempt number in {line:?}"))
+        })
+        .collect()
 }
