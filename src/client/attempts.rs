@@ -5,6 +5,7 @@
 //! Resending is safe because an echo is idempotent: a server that already echoed
 //! a line to a connection we lost only echoes it again to the next one.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 /// Every attempt at one message together, backoffs included, ends within this
@@ -50,6 +51,14 @@ impl Attempts {
         (now + bound).min(self.give_up_at)
     }
 
+    /// The address for the attempt in flight among those a name resolved to: the
+    /// next one at each attempt, so that a resend goes to another replica even when
+    /// the resolver lists them in the same order every time.
+    pub fn pick<'a>(&self, addresses: &'a [SocketAddr]) -> Option<&'a SocketAddr> {
+        let turn = usize::try_from(self.number - 1).unwrap_or(usize::MAX);
+        addresses.iter().cycle().nth(turn % addresses.len().max(1))
+    }
+
     /// After the attempt in flight failed at `now`: the wait before the next one,
     /// which becomes the attempt in flight, or `None` when the message is given up
     /// because that attempt could not start within the budget.
@@ -93,6 +102,23 @@ mod tests {
         assert_eq!(attempts.number(), 2);
         assert_eq!(attempts.retry(start), Some(100 * MS));
         assert_eq!(attempts.number(), 3);
+    }
+
+    #[test]
+    fn each_attempt_takes_the_next_address() {
+        let replicas: Vec<SocketAddr> = ["10.0.0.2:1", "10.0.0.3:1"]
+            .iter()
+            .map(|a| a.parse().expect("address"))
+            .collect();
+        let start = Instant::now();
+        let mut attempts = Attempts::start(start);
+        let mut picked = Vec::new();
+        for _ in 0..3 {
+            picked.push(*attempts.pick(&replicas).expect("an address"));
+            attempts.retry(start);
+        }
+        assert_eq!(picked, [replicas[0], replicas[1], replicas[0]]);
+        assert_eq!(attempts.pick(&[]), None);
     }
 
     #[test]

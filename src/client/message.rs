@@ -55,6 +55,7 @@ impl Client {
         }
     }
 
+    /// Acts on a wake-up of the phase's source.
     pub(super) fn on_source(&mut self) -> Result<(), Failure> {
         match self.phase.advance(&self.message) {
             Progress::Pending => Ok(self.rearm()?),
@@ -64,15 +65,10 @@ impl Client {
                 // Writable already: the message goes out in this turn.
                 self.on_source()
             }
-            Progress::Resolved(addresses) => {
-                // Each attempt takes the next address: a replica that is gone
-                // without a trace is not tried again and again.
-                let turn = self.attempts.number() as usize - 1;
-                match addresses.iter().cycle().nth(turn) {
-                    Some(&address) => self.connect_to(address),
-                    None => self.fail_attempt(io::ErrorKind::NotFound.into()),
-                }
-            }
+            Progress::Resolved(addresses) => match self.attempts.pick(&addresses) {
+                Some(&address) => self.connect_to(address),
+                None => self.fail_attempt(io::ErrorKind::NotFound.into()),
+            },
             Progress::Failed(error) => self.fail_attempt(error),
             Progress::Echoed => {
                 log::info!(
