@@ -171,3 +171,28 @@ fn a_reply_longer_than_the_message_without_newline_fails_at_once() {
         client.output()
     );
 }
+
+#[test]
+fn a_server_restarted_under_the_client_loses_no_message() {
+    let port = common::free_port().to_string();
+    let mut server = common::Server::start(&[("SERVER_PORT", &port)]);
+    let mut client = server.client(&[("CLI_LOOP_AMOUNT", "40"), ("CLI_LOOP_PERIOD", "100ms")]);
+    // Stopped early on: the client has about 4 s of messages left to send.
+    client.wait_line("msg: [CLIENT 1] Message N°3");
+    server.signal_and_expect_clean_exit(common::SIGTERM, Duration::from_secs(2));
+    // While no server listens, the client keeps resending the message in flight.
+    client.wait_line("action: connect | result: in_progress | client_id: 1");
+    let restarted = common::Server::start(&[("SERVER_PORT", &port)]);
+    client.expect_success(BUDGET + WAIT);
+    for n in 1..=40 {
+        client.wait_line(&format!(
+            "action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°{n}"
+        ));
+    }
+    restarted.wait_line("msg: [CLIENT 1] Message N°40");
+    assert!(
+        !client.output().contains("result: fail"),
+        "{}",
+        client.output()
+    );
+}
