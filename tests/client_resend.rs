@@ -96,6 +96,28 @@ fn an_echo_cut_short_by_eof_is_resent() {
 }
 
 #[test]
+fn a_server_gone_silent_costs_one_reply_bound() {
+    // A killed server task sends no reset: the client notices by the 3 s reply bound
+    // (README) and resends, here to a server that answers.
+    let mock = Mock::start(&[Act::Silent, Act::Echo]);
+    let mut client = start_client(&mock.addr.to_string(), &[]);
+    let (first, _) = mock.wait_line();
+    let silent_since = Instant::now();
+    let (second, line) = mock.wait_line();
+    let took = silent_since.elapsed();
+    assert_eq!((first, second, line), (1, 2, message_line()));
+    // The bound runs from the connect, a moment before the mock reported the line.
+    assert!(took >= Duration::from_millis(2500), "resent after {took:?}");
+    client.expect_success(WAIT);
+    let resend = client.wait_line(RESEND);
+    assert!(
+        resend.contains("| attempt: 1 | retry_in: 50ms | error: no complete echo line in time"),
+        "{resend}"
+    );
+    client.wait_line(SUCCESS);
+}
+
+#[test]
 fn a_server_that_never_answers_is_given_up_within_the_budget() {
     let mock = Mock::start(&[Act::Silent]);
     let client = expect_given_up(&mock, "no complete echo line in time");
