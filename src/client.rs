@@ -1,34 +1,27 @@
-//! The course client as a state machine on the reactor: for each message,
-//! connect (retrying with a bounded backoff), send it, read the echo, check it,
-//! close, wait the period. A signal wakes it in any state.
+//! The course client as a state machine on the reactor: for each message, connect,
+//! send it, read the echo, check it, close, wait the period. A failed attempt is
+//! resent after a backoff until the message's budget is spent (`attempts`,
+//! `message`); a signal wakes the loop in any phase.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::time::{Duration, Instant};
+mod attempts;
+mod echo;
+mod exchange;
+mod message;
+mod phase;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::Instant;
 
 use crate::config::ClientConfig;
-use crate::connection::is_transient;
-use crate::escape::Escaped;
 use crate::logging;
-use crate::reactor::{Interest, Key, Reactor, Ready};
-use crate::resolver::Lookup;
+use crate::reactor::{Interest, Key, Reactor};
 use crate::signals::SignalPipe;
+use attempts::Attempts;
+use phase::Phase;
 
-/// Connection attempts per message before the server counts as unreachable.
-pub const CONNECT_ATTEMPTS: u32 = 10;
-/// Wait before the second attempt; it doubles up to [`BACKOFF_MAX`] (about 5.5 s
-/// over all attempts: long enough for a server container that starts late).
-const BACKOFF_FIRST: Duration = Duration::from_millis(50);
-const BACKOFF_MAX: Duration = Duration::from_secs(1);
-/// Bound of one connection attempt, against a host that drops SYNs silently.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bound of one name lookup, against DNS servers that do not answer.
-const RESOLVE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bound of the wait for an echo, against a server that accepts and never answers.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The signal pipe is registered first and never moves.
+const SIGNALS: Key = 0;
 
 /// How the client ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,10 +35,10 @@ pub enum Outcome {
 /// What makes the client fail (exit 1). Each variant has been logged already.
 #[derive(Debug)]
 pub enum Failure {
-    /// No connection after all attempts.
-    Unreachable,
-    /// The server answered something else, or nothing.
-    BadEcho,
+    /// A message was given up: no echo within its budget, resends included.
+    GaveUp,
+    /// The server answered with another line.
+    WrongEcho,
     /// The poller failed.
     Io(io::Error),
 }
@@ -56,54 +49,17 @@ impl From<io::Error> for Failure {
     }
 }
 
-enum Source {
-    Signals(SignalPipe),
-    Lookup(Lookup),
-    Server(TcpStream),
-}
-
-impl AsFd for Source {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Source::Signals(pipe) => pipe.as_fd(),
-            Source::Lookup(lookup) => lookup.as_fd(),
-            Source::Server(stream) => stream.as_fd(),
-        }
-    }
-}
-
-/// Where the current message is; each phase that waits has a deadline.
-enum Phase {
-    Resolving { attempt: u32, until: Instant },
-    Connecting { attempt: u32, until: Instant },
-    Sending { sent: usize, until: Instant },
-    Receiving { reply: Vec<u8>, until: Instant },
-    Backoff { attempt: u32, until: Instant },
-    Waiting { until: Instant },
-}
-
-impl Phase {
-    fn deadline(&self) -> Instant {
-        match *self {
-            Phase::Resolving { until, .. }
-            | Phase::Connecting { until, .. }
-            | Phase::Sending { until, .. }
-            | Phase::Receiving { until, .. }
-            | Phase::Backoff { until, .. }
-            | Phase::Waiting { until } => until,
-        }
-    }
-}
-
 /// The running client.
 pub struct Client {
-    reactor: Reactor<Source>,
-    signals: Key,
-    server: Option<Key>,
+    /// Watches duplicates of the descriptors that the phase and `signals` own, so
+    /// each source lives where its state is and needs no lookup by key.
+    reactor: Reactor<OwnedFd>,
+    signals: SignalPipe,
     config: ClientConfig,
     /// Number of the message in flight, from 1.
     number: u64,
     message: Vec<u8>,
+    attempts: Attempts,
     phase: Phase,
 }
 
@@ -114,17 +70,17 @@ impl Client {
     /// The poller cannot be created or refuses the signal pipe.
     pub fn new(config: ClientConfig, signals: SignalPipe) -> io::Result<Self> {
         let mut reactor = Reactor::new()?;
-        let signals = reactor.insert(Source::Signals(signals), Interest::READ)?;
+        let key = reactor.insert(signals.as_fd().try_clone_to_owned()?, Interest::READ)?;
+        debug_assert_eq!(key, SIGNALS, "the first source of an empty reactor");
+        let now = Instant::now();
         Ok(Client {
             reactor,
             signals,
-            server: None,
             config,
             number: 0,
             message: Vec::new(),
-            phase: Phase::Waiting {
-                until: Instant::now(),
-            },
+            attempts: Attempts::start(now),
+            phase: Phase::Waiting { until: now },
         })
     }
 
@@ -134,15 +90,19 @@ impl Client {
     /// A [`Failure`], already logged.
     pub fn run(mut self) -> Result<Outcome, Failure> {
         let outcome = self.serve();
-        // Between messages no socket is open; one cut short is part of a shutdown.
-        if self.close_server() && outcome.is_ok() {
-            log::info!(
-                "action: close_connection | result: success | client_id: {}",
-                self.config.id
-            );
-        }
         if outcome.is_ok() {
-            drop(self.reactor.remove(self.signals));
+            // Between messages no socket is open; one cut short is part of a shutdown.
+            let now = Instant::now();
+            let last = std::mem::replace(&mut self.phase, Phase::Waiting { until: now });
+            let had_socket = last.is_connection();
+            self.release(last);
+            if had_socket {
+                log::info!(
+                    "action: close_connection | result: success | client_id: {}",
+                    self.config.id
+                );
+            }
+            drop(self.reactor.remove(SIGNALS));
             log::info!("action: close_signal_pipe | result: success");
             log::info!("action: shutdown | result: success");
         }
@@ -155,13 +115,13 @@ impl Client {
         loop {
             logging::flush();
             self.reactor.turn(Some(self.phase.deadline()), &mut ready)?;
-            for event in ready.drain(..) {
-                if event.key == self.signals {
-                    if self.on_signal() {
-                        return Ok(Outcome::Stopped);
-                    }
-                } else if Some(event.key) == self.server {
-                    self.on_server(event)?;
+            for event in &ready {
+                match event.key {
+                    SIGNALS if self.on_signal() => return Ok(Outcome::Stopped),
+                    SIGNALS => {}
+                    key if self.phase.key() == Some(key) => self.on_source()?,
+                    // A source replaced earlier in this turn.
+                    _ => {}
                 }
             }
             if Instant::now() >= self.phase.deadline() {
@@ -174,16 +134,15 @@ impl Client {
 
     /// Returns whether a shutdown was asked for.
     fn on_signal(&mut self) -> bool {
-        let Some(Source::Signals(pipe)) = self.reactor.get_mut(self.signals) else {
-            return false;
-        };
-        // Drained before acting: see the signals module.
-        let Some(signal) = pipe.take().into_iter().next() else {
+        // Drained before acting: see the signals module. A byte may come for a
+        // signal that an earlier drain already took, and then nothing is new.
+        let Some(signal) = self.signals.take().into_iter().next() else {
             return false;
         };
         log::info!(
-            "action: shutdown | result: in_progress | client_id: {} | signal: {signal}",
-            self.config.id
+            "action: shutdown | result: in_progress | client_id: {} | signal: {signal} | phase: {}",
+            self.config.id,
+            self.phase.name()
         );
         true
     }
@@ -201,251 +160,45 @@ impl Client {
                 self.number += 1;
                 self.message =
                     format!("[CLIENT {}] Message N°{}\n", self.config.id, self.number).into_bytes();
-                self.connect(1)?;
+                self.attempts = Attempts::start(Instant::now());
+                self.begin_attempt()?;
             }
-            Phase::Backoff { attempt, .. } => self.connect(attempt)?,
-            Phase::Resolving { attempt, .. } => {
-                self.close_server();
-                let timeout = io::Error::new(io::ErrorKind::TimedOut, "name lookup timed out");
-                self.retry(attempt, timeout)?;
-            }
-            Phase::Connecting { attempt, .. } => {
-                self.close_server();
-                let timeout =
-                    io::Error::new(io::ErrorKind::TimedOut, "connection attempt timed out");
-                self.retry(attempt, timeout)?;
-            }
-            Phase::Sending { .. } | Phase::Receiving { .. } => {
-                return Err(self.bad_echo(&format!(
-                    "no echo within {}",
-                    crate::duration::format(REPLY_TIMEOUT)
-                )));
+            Phase::Backoff { .. } => self.begin_attempt()?,
+            Phase::Resolving { .. } | Phase::Connection { .. } => {
+                let timeout = io::Error::new(io::ErrorKind::TimedOut, self.phase.timeout());
+                self.fail_attempt(timeout)?;
             }
         }
         Ok(None)
     }
 
-    /// Starts attempt number `attempt` to connect for the current message. The
-    /// name is resolved at every attempt: a compose service's name appears in DNS
-    /// only once its container runs.
-    fn connect(&mut self, attempt: u32) -> Result<(), Failure> {
-        if let Ok(address) = self.config.server_address.parse::<SocketAddr>() {
-            return self.connect_to(address, attempt);
-        }
-        match Lookup::start(&self.config.server_address) {
-            Ok(lookup) => {
-                let until = Instant::now() + RESOLVE_TIMEOUT;
-                let phase = Phase::Resolving { attempt, until };
-                self.watch(Source::Lookup(lookup), Interest::READ, phase)
-            }
-            Err(error) => self.retry(attempt, error),
-        }
+    /// Registers a duplicate of `source`'s descriptor; the phase keeps the source.
+    fn watch(&mut self, source: &impl AsFd, interest: Interest) -> io::Result<Key> {
+        let duplicate = source.as_fd().try_clone_to_owned()?;
+        self.reactor.insert(duplicate, interest)
     }
 
-    fn connect_to(&mut self, address: SocketAddr, attempt: u32) -> Result<(), Failure> {
-        match open_connection(address) {
-            Ok(stream) => {
-                let until = Instant::now() + CONNECT_TIMEOUT;
-                let phase = Phase::Connecting { attempt, until };
-                self.watch(Source::Server(stream), Interest::WRITE, phase)
-            }
-            Err(error) => self.retry(attempt, error),
+    /// Replaces the phase. The old phase's source, unless the new one keeps it, is
+    /// unregistered and closed with it.
+    fn enter(&mut self, phase: Phase) -> io::Result<()> {
+        let old = std::mem::replace(&mut self.phase, phase);
+        self.release(old);
+        self.rearm()
+    }
+
+    /// Closes a phase that was left, with its source unless the current phase
+    /// kept it.
+    fn release(&mut self, old: Phase) {
+        if let Some(key) = old.key().filter(|&key| self.phase.key() != Some(key)) {
+            drop(self.reactor.remove(key));
         }
     }
 
-    /// Registers what the message in flight waits on next, and enters its phase.
-    fn watch(&mut self, source: Source, interest: Interest, phase: Phase) -> Result<(), Failure> {
-        self.server = Some(self.reactor.insert(source, interest)?);
-        self.phase = phase;
-        Ok(())
-    }
-
-    /// Schedules the next attempt after a failed one, or gives up.
-    fn retry(&mut self, attempt: u32, error: io::Error) -> Result<(), Failure> {
-        if attempt >= CONNECT_ATTEMPTS {
-            log::error!(
-                "action: connect | result: fail | client_id: {} | server_address: {} | attempts: {attempt} | error: {error}",
-                self.config.id,
-                self.config.server_address
-            );
-            return Err(Failure::Unreachable);
-        }
-        let delay = BACKOFF_FIRST
-            .saturating_mul(1 << (attempt - 1).min(16))
-            .min(BACKOFF_MAX);
-        log::warn!(
-            "action: connect | result: in_progress | client_id: {} | server_address: {} | attempt: {attempt} | retry_in: {} | error: {error}",
-            self.config.id,
-            self.config.server_address,
-            crate::duration::format(delay)
-        );
-        self.phase = Phase::Backoff {
-            attempt: attempt + 1,
-            until: Instant::now() + delay,
-        };
-        Ok(())
-    }
-
-    fn on_server(&mut self, event: Ready) -> Result<(), Failure> {
-        let Some(key) = self.server else {
-            return Ok(());
-        };
-        let stream = match (self.reactor.get_mut(key), &self.phase) {
-            (Some(Source::Server(stream)), _) => stream,
-            (Some(Source::Lookup(lookup)), &Phase::Resolving { attempt, .. }) => {
-                let Some(result) = lookup.result() else {
-                    return Ok(());
-                };
-                self.close_server();
-                return match result {
-                    Ok(address) => self.connect_to(address, attempt),
-                    Err(error) => self.retry(attempt, error),
-                };
-            }
-            _ => return Ok(()),
-        };
-        match &mut self.phase {
-            Phase::Connecting { attempt, .. } => {
-                let attempt = *attempt;
-                if !event.writable && !event.readable {
-                    return Ok(());
-                }
-                if let Some(error) = connect_error(stream) {
-                    self.close_server();
-                    return self.retry(attempt, error);
-                }
-                self.phase = Phase::Sending {
-                    sent: 0,
-                    until: Instant::now() + REPLY_TIMEOUT,
-                };
-                self.send()
-            }
-            Phase::Sending { .. } => self.send(),
-            Phase::Receiving { .. } => self.receive(),
-            Phase::Resolving { .. } | Phase::Backoff { .. } | Phase::Waiting { .. } => Ok(()),
+    /// Gives the phase's source the interest its phase needs; free when unchanged.
+    fn rearm(&mut self) -> io::Result<()> {
+        match self.phase.watch() {
+            Some((key, interest)) => self.reactor.set_interest(key, interest),
+            None => Ok(()),
         }
     }
-
-    fn send(&mut self) -> Result<(), Failure> {
-        let Some(key) = self.server else {
-            return Ok(());
-        };
-        let (Some(Source::Server(stream)), Phase::Sending { sent, until }) =
-            (self.reactor.get_mut(key), &mut self.phase)
-        else {
-            return Ok(());
-        };
-        while *sent < self.message.len() {
-            match stream.write(&self.message[*sent..]) {
-                Ok(written) => *sent += written,
-                Err(error) if is_transient(&error) => return Ok(()),
-                Err(error) => return Err(self.bad_echo(&format!("sending failed: {error}"))),
-            }
-        }
-        let until = *until;
-        self.phase = Phase::Receiving {
-            reply: Vec::with_capacity(self.message.len()),
-            until,
-        };
-        self.reactor.set_interest(key, Interest::READ)?;
-        Ok(())
-    }
-
-    fn receive(&mut self) -> Result<(), Failure> {
-        let Some(key) = self.server else {
-            return Ok(());
-        };
-        let (Some(Source::Server(stream)), Phase::Receiving { reply, .. }) =
-            (self.reactor.get_mut(key), &mut self.phase)
-        else {
-            return Ok(());
-        };
-        let mut buffer = [0u8; 1024];
-        let read = match stream.read(&mut buffer) {
-            Ok(read) => read,
-            Err(error) if is_transient(&error) => return Ok(()),
-            Err(error) => return Err(self.bad_echo(&format!("receiving failed: {error}"))),
-        };
-        reply.extend_from_slice(&buffer[..read]);
-        let line_end = reply.iter().position(|&b| b == b'\n');
-        let reply = std::mem::take(reply);
-        match line_end {
-            Some(end) if reply[..=end] == self.message[..] => {
-                self.close_server();
-                log::info!(
-                    "action: receive_message | result: success | client_id: {} | msg: {}",
-                    self.config.id,
-                    Escaped(&reply[..end])
-                );
-                self.phase = Phase::Waiting {
-                    until: Instant::now() + self.config.loop_period,
-                };
-                Ok(())
-            }
-            Some(end) => Err(self.bad_echo(&format!(
-                "echo mismatch, received: {}",
-                Escaped(&reply[..end])
-            ))),
-            None if read == 0 => {
-                Err(self.bad_echo("the server closed the connection before echoing"))
-            }
-            None if reply.len() >= self.message.len() => {
-                Err(self.bad_echo(&format!("echo mismatch, received: {}", Escaped(&reply))))
-            }
-            None => {
-                if let Phase::Receiving { reply: kept, .. } = &mut self.phase {
-                    *kept = reply;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    fn bad_echo(&mut self, why: &str) -> Failure {
-        let sent = self.message.strip_suffix(b"\n").unwrap_or(&self.message);
-        log::error!(
-            "action: receive_message | result: fail | client_id: {} | msg: {} | error: {why}",
-            self.config.id,
-            Escaped(sent)
-        );
-        Failure::BadEcho
-    }
-
-    /// Closes the lookup or socket of the message in flight; returns whether a
-    /// socket was closed.
-    fn close_server(&mut self) -> bool {
-        let Some(key) = self.server.take() else {
-            return false;
-        };
-        matches!(self.reactor.remove(key), Some(Source::Server(_)))
-    }
-}
-
-/// EINPROGRESS on Linux: a non-blocking connect has started. std has no stable
-/// `ErrorKind` for it yet.
-const EINPROGRESS: i32 = 115;
-
-/// Why a non-blocking connect failed, if it did.
-fn connect_error(stream: &TcpStream) -> Option<io::Error> {
-    match stream.take_error() {
-        Ok(Some(error)) | Err(error) => Some(error),
-        Ok(None) => stream.peer_addr().err(),
-    }
-}
-
-/// Starts a non-blocking connect; the reactor reports writable when it is done.
-fn open_connection(address: SocketAddr) -> io::Result<TcpStream> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_nonblocking(true)?;
-    match socket.connect(&address.into()) {
-        Ok(()) => {}
-        Err(error) if error.raw_os_error() == Some(EINPROGRESS) => {}
-        Err(error) if is_transient(&error) => {}
-        Err(error) => return Err(error),
-    }
-    Ok(socket.into())
 }

@@ -3,6 +3,9 @@
 //! on to upstream DNS servers and may take seconds to fail. So a lookup runs on a
 //! short-lived thread of its own and reports through a socket that the reactor
 //! watches like any other source.
+//!
+//! A name may stand for several servers (Swarm's `dnsrr` replicas): the lookup
+//! hands back every address, and the client moves to the next one at each attempt.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -14,7 +17,7 @@ use std::thread;
 /// A lookup in progress; readable once its result is there.
 pub struct Lookup {
     done: UnixStream,
-    result: Receiver<io::Result<SocketAddr>>,
+    result: Receiver<io::Result<Vec<SocketAddr>>>,
 }
 
 impl Lookup {
@@ -38,8 +41,8 @@ impl Lookup {
         Ok(Lookup { done, result })
     }
 
-    /// The result, once the lookup has finished.
-    pub fn result(&self) -> Option<io::Result<SocketAddr>> {
+    /// The addresses found (never none), once the lookup has finished.
+    pub fn result(&self) -> Option<io::Result<Vec<SocketAddr>>> {
         self.result.try_recv().ok()
     }
 }
@@ -50,17 +53,19 @@ impl AsFd for Lookup {
     }
 }
 
-/// Prefers an IPv4 address: the server binds 0.0.0.0 by default, and `localhost`
+/// IPv4 addresses first: the server binds 0.0.0.0 by default, and `localhost`
 /// often lists `::1` first.
-fn resolve(address: &str) -> io::Result<SocketAddr> {
-    let found: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
-    let preferred = found.iter().find(|candidate| candidate.is_ipv4());
-    preferred.or(found.first()).copied().ok_or_else(|| {
-        io::Error::new(
+fn resolve(address: &str) -> io::Result<Vec<SocketAddr>> {
+    let mut found: Vec<SocketAddr> = address.to_socket_addrs()?.collect();
+    if found.is_empty() {
+        return Err(io::Error::new(
             io::ErrorKind::NotFound,
             format!("{address} resolves to no address"),
-        )
-    })
+        ));
+    }
+    // Stable: the resolver's order is kept within each family.
+    found.sort_by_key(|candidate| !candidate.is_ipv4());
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -83,8 +88,11 @@ mod tests {
         reactor.turn(Some(deadline), &mut ready).expect("turn");
         assert_eq!(ready.first().map(|event| event.key), Some(key));
         let lookup = reactor.get(key).expect("registered");
-        let address = lookup.result().expect("finished").expect("resolved");
-        assert_eq!(address.port(), 80);
-        assert!(address.ip().is_loopback());
+        let addresses = lookup.result().expect("finished").expect("resolved");
+        assert!(addresses[0].is_ipv4(), "{addresses:?}");
+        for address in addresses {
+            assert_eq!(address.port(), 80);
+            assert!(address.ip().is_loopback());
+        }
     }
 }

@@ -1,47 +1,13 @@
-//! The client (SPEC §4, §6): one connection per message, checks each echo, survives a
-//! server that starts late, fails with exit 1 when it cannot succeed, and shuts down at
-//! once on SIGTERM whatever it is doing.
+//! The client (SPEC §4, §6): one connection per message, checks each echo, retries a
+//! server that starts late, and shuts down at once on SIGTERM in every phase: waiting
+//! its period, backing off, connecting, and waiting for an echo.
 
+mod client_common;
 mod common;
 
-use common::{SIGTERM, Server, WAIT, free_port, start_client};
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::thread;
-use std::time::{Duration, Instant};
-
-/// A one-shot fake server: accepts one connection, reads one line, answers `reply` (or
-/// nothing, holding the connection open for a while). Bounded: gives up after `WAIT`.
-fn mock_server(reply: Option<&'static [u8]>) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind mock server");
-    let addr = listener.local_addr().expect("mock address");
-    listener
-        .set_nonblocking(true)
-        .expect("nonblocking listener");
-    thread::spawn(move || {
-        let deadline = Instant::now() + WAIT;
-        let stream = loop {
-            match listener.accept() {
-                Ok((stream, _)) => break stream,
-                Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(5)),
-                Err(_) => return,
-            }
-        };
-        stream.set_nonblocking(false).expect("blocking stream");
-        stream.set_read_timeout(Some(WAIT)).expect("read timeout");
-        let mut reader = BufReader::new(stream);
-        let mut line = Vec::new();
-        let _ = reader.read_until(b'\n', &mut line);
-        let mut stream = reader.into_inner();
-        match reply {
-            Some(reply) => {
-                let _ = stream.write_all(reply);
-            }
-            None => thread::sleep(WAIT),
-        }
-    });
-    addr
-}
+use client_common::{Act, Mock, attempts, full_listener};
+use common::{Proc, SIGTERM, Server, WAIT, free_port, start_client};
+use std::time::Duration;
 
 #[test]
 fn client_sends_each_message_on_its_own_connection() {
@@ -59,51 +25,75 @@ fn client_sends_each_message_on_its_own_connection() {
     }
     client.wait_line("action: loop_finished | result: success | client_id: 1");
     server.wait_count("action: accept_connections | result: success", 3);
+    assert!(
+        !client.output().contains("in_progress"),
+        "{}",
+        client.output()
+    );
 }
 
 #[test]
-fn client_started_before_the_server_retries_and_succeeds() {
+fn client_started_before_the_server_retries_with_backoff_and_succeeds() {
     let port = free_port().to_string();
     let mut client = start_client(&format!("127.0.0.1:{port}"), &[]);
-    thread::sleep(Duration::from_millis(300));
+    let retry = "action: connect | result: in_progress | client_id: 1";
+    client.wait_line(&format!("{retry} | server_address: 127.0.0.1:{port}"));
     let server = Server::start(&[("SERVER_PORT", &port)]);
     client.expect_success(WAIT);
     client.wait_line(
         "action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°1",
     );
     server.wait_line("msg: [CLIENT 1] Message N°1");
+    // Attempts 1, 2, … each refused, each logged with the backoff before the next.
+    let numbers = attempts(&client, retry);
+    let expected: Vec<u32> = (1..=numbers.len() as u32).collect();
+    assert_eq!(numbers, expected, "{}", client.output());
+    let backoffs = ["50ms", "100ms", "200ms", "400ms", "800ms", "1s"];
+    let lines = client.lines();
+    let retries = lines.iter().filter(|line| line.contains(retry));
+    for (line, attempt) in retries.zip(numbers) {
+        let expected = backoffs[(attempt as usize - 1).min(backoffs.len() - 1)];
+        assert!(
+            line.contains(&format!("| retry_in: {expected} |")),
+            "attempt {attempt} should wait {expected}: {line}"
+        );
+    }
 }
 
 #[test]
-fn client_without_a_server_fails_with_exit_1() {
+fn client_without_a_server_fails_with_exit_1_within_its_budget() {
     let port = free_port();
-    let started = Instant::now();
+    let started = std::time::Instant::now();
     let mut client = start_client(&format!("127.0.0.1:{port}"), &[]);
-    client.expect_failure(Duration::from_secs(20));
+    client.expect_failure(Duration::from_secs(40));
     let took = started.elapsed();
+    // README: a message is given up within 20 s; the last backoff is at most 1 s.
     assert!(
-        took < Duration::from_secs(15),
-        "gave up only after {took:?}"
+        (Duration::from_secs(19)..Duration::from_secs(28)).contains(&took),
+        "gave up after {took:?}"
+    );
+    // Refused at once: only the backoffs (50 ms doubling to 1 s) use the budget, which
+    // leaves room for 23 attempts after the first, fewer on a slow machine.
+    let numbers = attempts(&client, "action: connect | result: in_progress");
+    assert!((15..=23).contains(&numbers.len()), "{}", client.output());
+    assert_eq!(numbers, (1..=numbers.len() as u32).collect::<Vec<_>>());
+    let fail = client
+        .wait_line("action: connect | result: fail | client_id: 1 | server_address: 127.0.0.1");
+    assert!(
+        fail.contains("msg: [CLIENT 1] Message N°1 |")
+            && fail.contains(&format!("| attempts: {} | error: ", numbers.len() + 1)),
+        "{fail}"
     );
 }
 
-#[test]
-fn client_fails_with_exit_1_on_a_wrong_echo() {
-    let addr = mock_server(Some(b"something else\n"));
-    let mut client = start_client(&addr.to_string(), &[]);
-    client.expect_failure(WAIT);
-}
-
-#[test]
-fn client_fails_with_exit_1_when_the_server_hangs_up_without_echo() {
-    let addr = mock_server(Some(b""));
-    let mut client = start_client(&addr.to_string(), &[]);
-    client.expect_exit_code(WAIT, 1);
-}
-
-/// SIGTERM to `client`, which must log its shutdown and exit 0 well under a second.
-fn assert_prompt_shutdown(client: &mut common::Proc) {
+/// SIGTERM to `client`, which must log its shutdown from `phase` and exit 0 well
+/// under a second, with the shutdown line last.
+fn assert_prompt_shutdown(client: &mut Proc, phase: &str) {
     client.signal_and_expect_clean_exit(SIGTERM, Duration::from_millis(500));
+    client.wait_line(&format!(
+        "action: shutdown | result: in_progress | client_id: 1 | signal: SIGTERM | phase: {phase}"
+    ));
+    client.wait_line("action: close_signal_pipe | result: success");
     let lines = client.lines();
     assert!(
         lines
@@ -114,6 +104,13 @@ fn assert_prompt_shutdown(client: &mut common::Proc) {
     );
 }
 
+fn closed_a_socket(client: &Proc) -> bool {
+    let lines = client.lines();
+    lines
+        .iter()
+        .any(|line| line.contains("action: close_connection | result: success | client_id: 1"))
+}
+
 #[test]
 fn client_sigterm_while_waiting_its_period() {
     let server = Server::start(&[]);
@@ -121,28 +118,43 @@ fn client_sigterm_while_waiting_its_period() {
     client.wait_line(
         "action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°1",
     );
-    assert_prompt_shutdown(&mut client);
+    assert_prompt_shutdown(&mut client, "waiting");
+    assert!(!closed_a_socket(&client), "{}", client.output());
+}
+
+#[test]
+fn client_sigterm_while_backing_off() {
+    // Nobody listens: every connect is refused. After attempt 6 the backoff is 1 s.
+    let mut client = start_client(&format!("127.0.0.1:{}", free_port()), &[]);
+    client.wait_line("action: connect | result: in_progress | client_id: 1");
+    client.wait_line("| attempt: 6 | retry_in: 1s |");
+    assert_prompt_shutdown(&mut client, "backoff");
+    assert!(!closed_a_socket(&client), "{}", client.output());
 }
 
 #[test]
 fn client_sigterm_while_connecting() {
-    // Nobody listens: the client is in its connect/backoff loop.
-    let mut client = start_client(&format!("127.0.0.1:{}", free_port()), &[]);
-    client.wait_line("action: config | result: success");
-    thread::sleep(Duration::from_millis(300));
-    assert_prompt_shutdown(&mut client);
+    // A full accept queue drops the client's SYN: its connect hangs for 2 s.
+    let (listener, _queued) = full_listener();
+    let address = listener.local_addr().expect("address").to_string();
+    let mut client = start_client(&address, &[("CLI_LOG_LEVEL", "DEBUG")]);
+    client.wait_line(&format!(
+        "action: connect | result: in_progress | client_id: 1 | attempt: 1 | address: {address}"
+    ));
+    assert_prompt_shutdown(&mut client, "connecting");
+    assert!(closed_a_socket(&client), "{}", client.output());
 }
 
 #[test]
-fn client_sigterm_while_reading() {
-    // The mock reads the message and never answers: the client is waiting for its echo.
-    let addr = mock_server(None);
-    let mut client = start_client(&addr.to_string(), &[]);
-    client.wait_line("action: config | result: success");
-    thread::sleep(Duration::from_millis(300));
-    assert_prompt_shutdown(&mut client);
+fn client_sigterm_while_waiting_for_the_echo() {
+    let mock = Mock::start(&[Act::Silent]);
+    let mut client = start_client(&mock.addr.to_string(), &[]);
+    // The mock has the whole line: the client sent it and waits for the echo.
+    let (_, line) = mock.wait_line();
+    assert_eq!(line, "[CLIENT 1] Message N°1\n".as_bytes());
+    assert_prompt_shutdown(&mut client, "receiving");
     // Its socket was open: the client says it closed it (SPEC §5).
-    client.wait_line("action: close_connection | result: success");
+    assert!(closed_a_socket(&client), "{}", client.output());
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
             exit::FAILURE
         }
         // Logged where it happened, with its details.
-        Err(Failure::Unreachable | Failure::BadEcho) => exit::FAILURE,
+        Err(Failure::GaveUp | Failure::WrongEcho) => exit::FAILURE,
     };
     exit::finish(code)
 }
