@@ -15,6 +15,7 @@ pub mod duration;
 pub mod escape;
 pub mod exit;
 pub mod framing;
+pub mod health;
 pub mod logging;
 pub mod reactor;
 pub mod resolver;
