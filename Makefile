@@ -148,7 +148,7 @@ swarm-up: ## Deploy stack tp0 on Docker Swarm: SERVERS=N server replicas (defaul
 	@state=$$(docker info --format '{{.Swarm.LocalNodeState}}'); \
 	if [ "$$state" = inactive ]; then \
 	  docker swarm init >/dev/null 2>&1 || docker swarm init --advertise-addr 127.0.0.1 >/dev/null || exit 1; \
-	  docker node update --label-add $(SWARM_LABEL)=1 self >/dev/null; \
+	  docker node update --label-add $(SWARM_LABEL)=1 "$$(docker info --format '{{.Swarm.NodeID}}')" >/dev/null || exit 1; \
 	  echo "single-node swarm initialised (make swarm-down leaves it again)"; \
 	elif [ "$$state" != active ]; then \
 	  echo "this engine's swarm is '$$state': cannot deploy" >&2; exit 1; \
@@ -179,6 +179,7 @@ swarm-down: ## Remove stack tp0, its network and configs, wait until gone; leave
 	echo "stack $(STACK) removed (services, containers, network, configs)"; \
 	if [ -n "$$(docker node inspect self --format '{{index .Spec.Labels "$(SWARM_LABEL)"}}' 2>/dev/null)" ]; then \
 	  docker swarm leave --force >/dev/null && echo "left the swarm that swarm-up initialised"; \
+	  docker network rm docker_gwbridge >/dev/null 2>&1 || true; \
 	fi
 
 # `docker service logs` hangs on some engines once a task has logged a few hundred lines:
@@ -186,7 +187,7 @@ swarm-down: ## Remove stack tp0, its network and configs, wait until gone; leave
 SWARM_LOGS_TAIL ?= all
 swarm-logs: ## Print the logs of every task of stack tp0, prefixed with the task name (SWARM_LOGS_TAIL=N)
 	@for c in $$(docker ps -a --filter label=com.docker.stack.namespace=$(STACK) --format '{{.Names}}' | sort); do \
-	  docker logs --tail $(SWARM_LOGS_TAIL) $$c 2>&1 | sed "s/^/$${c%%.*}.$$(echo $$c | cut -d. -f2) | /"; \
+	  docker logs --tail $(SWARM_LOGS_TAIL) $$c 2>&1 | sed "s/^/$${c%.*}.$$(echo $${c##*.} | cut -c1-6) | /"; \
 	done
 
 e2e: ## End-to-end test on the Docker engine: images, compose, hardening, sh tools, swarm, shutdown
