@@ -57,6 +57,10 @@ STATIC_BIN_DIR = $(if $(BIN_DIR),$(BIN_DIR),target/$(RUST_TARGET)/release)
 CRATE_FILES = $(wildcard Cargo.toml Cargo.lock build.rs .cargo src tests benches bench examples) tools/rust-target.sh
 COMPOSE_RUN = $(COMPOSE) -p $(PROJECT) -f $(COMPOSE_DEV)
 
+.PHONY: rust-target
+rust-target: ## Print the Rust target triple of the static build (the host's, from rustc -vV)
+	@echo $(RUST_TARGET)
+
 .PHONY: docker-image docker-image-offline docker-image-multistage docker-static-bins \
 	docker-netcat-image docker-compose-up docker-compose-down docker-compose-logs e2e
 
