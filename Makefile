@@ -194,6 +194,31 @@ swarm-logs: ## Print the logs of every task of stack tp0, prefixed with the task
 	  docker logs --tail $(SWARM_LOGS_TAIL) $$c 2>&1 | sed "s/^/$${c%.*}.$$(echo $${c##*.} | cut -c1-6) | /"; \
 	done
 
+# ---- Kubernetes -------------------------------------------------------------------------------
+# No cluster here: the manifests are checked offline against the Kubernetes schema by
+# kubernetes-validate (PyPI), in a venv of its own; the config map must match etc/.
+K8S_VENV ?= target/k8s-venv
+K8S_VALIDATE_PIN ?= kubernetes-validate==1.37.0
+
+.PHONY: k8s-config k8s-tools k8s-validate
+k8s-config: ## Regenerate deploy/k8s/configmap.yaml from etc/
+	tools/generate-k8s-config.sh deploy/k8s/configmap.yaml
+
+k8s-tools: ## Install kubernetes-validate (PyPI) in a venv of its own, K8S_VENV (target/k8s-venv)
+	@[ -x $(K8S_VENV)/bin/kubernetes-validate ] || { python3 -m venv $(K8S_VENV) && \
+	  $(K8S_VENV)/bin/pip install -q --disable-pip-version-check '$(K8S_VALIDATE_PIN)'; }
+
+k8s-validate: k8s-tools ## Validate deploy/k8s/ offline against the Kubernetes schema
+	@passed=0; failed=0; \
+	tools/generate-k8s-config.sh $(K8S_VENV)/configmap.yaml; \
+	if cmp -s $(K8S_VENV)/configmap.yaml deploy/k8s/configmap.yaml; then passed=$$((passed + 1)); \
+	else failed=$$((failed + 1)); echo "deploy/k8s/configmap.yaml differs from etc/: run make k8s-config" >&2; fi; \
+	for f in deploy/k8s/*.yaml; do \
+	  if $(K8S_VENV)/bin/kubernetes-validate --strict --quiet "$$f"; then passed=$$((passed + 1)); echo "$$f: valid"; \
+	  else failed=$$((failed + 1)); fi; \
+	done; \
+	echo "k8s-validate: $$passed passed, $$failed failed"; [ "$$failed" -eq 0 ]
+
 e2e: ## End-to-end test on the Docker engine: images, compose, hardening, sh tools, swarm, shutdown
 	NETCAT_IMAGE="$(NETCAT_IMAGE)" MAKE="$(MAKE)" tests/e2e.sh
 
