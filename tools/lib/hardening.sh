@@ -3,8 +3,8 @@
 # compose file and the swarm stack file cannot drift apart.
 #
 # Limits, sized from measurement (NOTES.md "Past one host"): an idle server holds about
-# 1 MiB and a busy one stays below SERVER_MAX_BUFFERED plus its socket buffers; a client
-# about 1 MiB. pids: the server is one thread, the client two (its name lookups run
+# 2 MiB, and 37 MiB at most with 1000 peers that send and never read (its buffer budget,
+# SERVER_MAX_BUFFERED, is 32 MiB); a client under 1 MiB. pids: the server is one thread, the client two (its name lookups run
 # off the loop), plus one for a health probe while it runs.
 SERVER_MEM_LIMIT=${TP0_SERVER_MEM_LIMIT:-96m}
 SERVER_PIDS_LIMIT=${TP0_SERVER_PIDS_LIMIT:-16}
