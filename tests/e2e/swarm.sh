@@ -112,7 +112,7 @@ expect "image IDs unchanged (no rebuild)" test \
 
 # ---- rolling update and killed task -----------------------------------------------------
 step "swarm: rolling update and a killed server task, clients looping: nothing lost"
-amount=300
+amount=500
 set_ini "$work/etc/client.ini" amount "$amount"
 set_ini "$work/etc/client.ini" period 100ms
 expect "make swarm-up: clients loop $amount x 100ms" swarm_up 2 3

@@ -34,7 +34,7 @@ expect "N=3: memory limits 96m (server) and 16m (clients)" test \
 expect "N=3: bounded json-file logs on all 4 services" test \
     "$(grep -c 'max-size: "10m"' <<<"$n3") $(grep -c 'max-file: "3"' <<<"$n3")" = "4 4"
 expect "N=3: the server's health check is '/server --health-check'" n3_has \
-    '      test: ["CMD", "/server", "--health-check", "--config", "/etc/tp0/server.ini"]' "      timeout: 1s"
+    '      test: ["CMD", "/server", "--health-check", "--config", "/etc/tp0/server.ini"]' "      timeout: 2s"
 
 bad_args() { # ARGS...: usage on stderr, exit 2, no file
     local rc=0
