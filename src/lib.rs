@@ -16,6 +16,7 @@ pub mod duration;
 pub mod escape;
 pub mod exit;
 pub mod framing;
+pub mod health;
 pub mod logging;
 pub mod parsers;
 pub mod reactor;

@@ -1,7 +1,8 @@
-#!/usr/bin/env bash
+#!/bin/sh
 # Checks the running echo server from inside the compose network: a throw-away netcat
 # container on that network sends one line to the server and the reply must be that line.
-# Nothing is installed on the host and no port is published.
+# Nothing is installed on the host and no port is published. POSIX sh: runs the same under
+# dash (`sh tools/echo-check.sh`, as the course's harness calls its script) and bash.
 #
 #   tools/echo-check.sh
 #
@@ -17,7 +18,7 @@
 #   ECHO_CHECK_MESSAGE   line to send                   (default: a unique one)
 #   NETCAT_IMAGE         image with busybox `sh`, `nc` and `timeout` (default tp0-netcat:latest,
 #                        built offline by `make docker-image`; a stock `busybox` image works too)
-set -euo pipefail
+set -eu
 
 network=${ECHO_CHECK_NETWORK:-tp0_testing_net}
 host=${ECHO_CHECK_HOST:-server}
@@ -44,9 +45,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-[[ "$port" =~ ^[0-9]+$ ]] || fail "ECHO_CHECK_PORT is not a number: $port"
-[[ "$wait_s" =~ ^[1-9][0-9]*$ ]] || fail "ECHO_CHECK_TIMEOUT is not a positive integer: $wait_s"
-case $message in *$'\n'*) fail "ECHO_CHECK_MESSAGE must be a single line" ;; esac
+case $port in '' | *[!0-9]*) fail "ECHO_CHECK_PORT is not a number: $port" ;; esac
+case $wait_s in '' | 0* | *[!0-9]*) fail "ECHO_CHECK_TIMEOUT is not a positive integer: $wait_s" ;; esac
+newline='
+'
+case $message in *"$newline"*) fail "ECHO_CHECK_MESSAGE must be a single line" ;; esac
 
 command -v docker >/dev/null 2>&1 || fail "docker not found"
 if ! docker network inspect "$network" >/dev/null 2>&1; then

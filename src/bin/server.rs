@@ -1,14 +1,21 @@
 //! `server [--config PATH]`: the echo server. Exit codes: 0 after a graceful
 //! shutdown, 1 on a runtime failure, 2 on bad configuration.
+//! `server --health-check [--config PATH]`: probes a running server (see `tp0::health`).
 
 use std::process::ExitCode;
 
 use tp0::config::ServerConfig;
 use tp0::server::{self, Server};
 use tp0::signals::SignalPipe;
-use tp0::{duration, exit};
+use tp0::{duration, exit, health};
 
 fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "--health-check")
+    {
+        return ExitCode::from(health::run_from_args());
+    }
     let config = match exit::start("server", ServerConfig::load, |c| c.logging_level) {
         Ok(config) => config,
         Err(code) => return code,
