@@ -9,6 +9,7 @@
 //! (`accept_connections … | ip: 127.0.0.1`); the close of an ended connection is a
 //! DEBUG line.
 
+use std::ffi::OsString;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -20,27 +21,13 @@ use crate::exit;
 /// Kubernetes' probe timeouts are set to 1 s).
 pub const BOUND: Duration = Duration::from_millis(900);
 
-/// [`main`] on the process's arguments after `--health-check`; an argument that is
-/// not UTF-8 is a usage error.
+/// Runs the probe for the configuration named by the arguments after
+/// `--health-check` (`--config PATH`) and the environment; prints the reason of a
+/// failure on stderr. Returns the exit code: 0 healthy, 1 unhealthy, 2 bad
+/// configuration (non-UTF-8 arguments included, as for the server itself).
 pub fn run_from_args() -> u8 {
-    let mut args = Vec::new();
-    for arg in std::env::args_os().skip(2) {
-        match arg.into_string() {
-            Ok(arg) => args.push(arg),
-            Err(arg) => {
-                eprintln!("server --health-check: argument is not UTF-8: {arg:?}");
-                return exit::USAGE;
-            }
-        }
-    }
-    main(&args)
-}
-
-/// Runs the probe for the configuration given by `args` (`--config PATH`) and the
-/// environment; prints the reason of a failure on stderr. Returns the exit code:
-/// 0 healthy, 1 unhealthy, 2 bad configuration.
-pub fn main(args: &[String]) -> u8 {
-    let config = match ServerConfig::load(args, &|name| std::env::var(name).ok()) {
+    let args: Vec<OsString> = std::env::args_os().skip(2).collect();
+    let config = match ServerConfig::load(&args, &|name| std::env::var_os(name)) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("server --health-check: configuration error: {error}");
