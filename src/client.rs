@@ -13,7 +13,7 @@ use crate::config::ClientConfig;
 use crate::connection::is_transient;
 use crate::escape::Escaped;
 use crate::logging;
-use crate::reactor::{Interest, Key, Reactor, Ready};
+use crate::reactor::{Events, Interest, Key, Reactor};
 use crate::resolver::Lookup;
 use crate::signals::SignalPipe;
 
@@ -113,7 +113,7 @@ impl Client {
     /// # Errors
     /// The poller cannot be created or refuses the signal pipe.
     pub fn new(config: ClientConfig, signals: SignalPipe) -> io::Result<Self> {
-        let mut reactor = Reactor::new()?;
+        let mut reactor = Reactor::new(0)?;
         let signals = reactor.insert(Source::Signals(signals), Interest::READ)?;
         Ok(Client {
             reactor,
@@ -151,11 +151,13 @@ impl Client {
     }
 
     fn serve(&mut self) -> Result<Outcome, Failure> {
-        let mut ready = Vec::new();
+        let mut events = Events::new();
         loop {
             logging::flush();
-            self.reactor.turn(Some(self.phase.deadline()), &mut ready)?;
-            for event in ready.drain(..) {
+            events.clear();
+            self.reactor
+                .wait(&mut events, Some(self.phase.deadline()))?;
+            for event in events.iter() {
                 if event.key == self.signals {
                     if self.on_signal() {
                         return Ok(Outcome::Stopped);
@@ -286,7 +288,7 @@ impl Client {
         Ok(())
     }
 
-    fn on_server(&mut self, event: Ready) -> Result<(), Failure> {
+    fn on_server(&mut self, event: polling::Event) -> Result<(), Failure> {
         let Some(key) = self.server else {
             return Ok(());
         };
