@@ -33,11 +33,8 @@ pub enum Phase {
     /// or a shutdown): write what is owed; input is read and thrown away.
     Draining,
     /// Everything owed was written and FIN sent: read and discard until the peer's
-    /// EOF, so that closing sends no reset.
-    Lingering {
-        /// When FIN went out; [`LINGER`] bounds the wait from here.
-        since: Instant,
-    },
+    /// EOF, so that closing sends no reset. [`LINGER`] bounds the wait.
+    Lingering,
     /// The peer's EOF came after our last byte: nothing is left to do but close.
     Closed,
 }
@@ -84,8 +81,8 @@ pub struct Connection {
     phase: Phase,
     /// The peer's EOF was read: nothing unread can be left in the socket.
     peer_closed: bool,
-    /// The last time a line byte came in or an echo byte went out: the origin of
-    /// the idle timeout.
+    /// The last time a line byte came in or an echo byte went out, or, once
+    /// lingering, when FIN went out: the origin of the phase's deadline.
     last_progress: Instant,
 }
 
@@ -141,7 +138,7 @@ impl Connection {
                 pending > 0,
             ),
             Phase::Draining => Interest::new(!self.peer_closed, pending > 0),
-            Phase::Lingering { .. } => Interest::READ,
+            Phase::Lingering => Interest::READ,
             Phase::Closed => Interest::NONE,
         }
     }
@@ -151,7 +148,7 @@ impl Connection {
     pub fn deadline(&self, idle: Option<Duration>) -> Option<Instant> {
         match self.phase {
             Phase::Open | Phase::Draining => idle.map(|idle| self.last_progress + idle),
-            Phase::Lingering { since } => Some(since + LINGER),
+            Phase::Lingering => Some(self.last_progress + LINGER),
             Phase::Closed => None,
         }
     }
@@ -274,10 +271,11 @@ impl Connection {
                 Phase::Closed
             } else {
                 self.stream.shutdown(Shutdown::Write)?;
-                Phase::Lingering { since: now }
+                self.last_progress = now;
+                Phase::Lingering
             };
         }
-        if matches!(self.phase, Phase::Lingering { .. }) && self.peer_closed {
+        if matches!(self.phase, Phase::Lingering) && self.peer_closed {
             self.phase = Phase::Closed;
         }
         Ok(())
