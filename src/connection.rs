@@ -6,15 +6,19 @@
 //! boundaries and whose writes complete allocates nothing, so ten thousand idle
 //! ones cost little more than their sockets.
 
-use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crate::escape::Escaped;
-use crate::framing::{self, Framer, LineTooLong};
+use crate::framing::{self, Framer};
 use crate::reactor::Interest;
+
+mod fault;
+mod phase;
+pub use fault::{Fault, Step};
+pub use phase::Phase;
 
 /// Output held for a peer past which reading from it stops until it catches up:
 /// one read's worth, so the echo of a read never waits behind more than another.
@@ -23,51 +27,6 @@ pub const MAX_PENDING_OUTPUT: usize = 64 * 1024;
 /// How long a connection that sent its FIN waits for the peer's before it is closed
 /// anyway. Echoes still in flight are only at risk if the peer sends after that.
 pub const LINGER: Duration = Duration::from_secs(2);
-
-/// A connection's place in its life; each phase only moves forward.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Reading lines and echoing them.
-    Open,
-    /// No more lines are taken (the peer's EOF, an over-long line, the idle timeout
-    /// or a shutdown): write what is owed; input is read and thrown away.
-    Draining,
-    /// Everything owed was written and FIN sent: read and discard until the peer's
-    /// EOF, so that closing sends no reset. [`LINGER`] bounds the wait.
-    Lingering,
-    /// The peer's EOF came after our last byte: nothing is left to do but close.
-    Closed,
-}
-
-/// Why a connection cannot go on as it was.
-#[derive(Debug)]
-pub enum Fault {
-    /// The socket failed: the connection is gone.
-    Io(io::Error),
-    /// The peer broke the line limit: the lines before were echoed, the connection
-    /// now drains and closes.
-    LineTooLong(LineTooLong),
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Io(error) => error.fmt(f),
-            Fault::LineTooLong(LineTooLong { limit }) => {
-                write!(f, "line longer than {limit} bytes")
-            }
-        }
-    }
-}
-
-impl From<io::Error> for Fault {
-    fn from(error: io::Error) -> Self {
-        Fault::Io(error)
-    }
-}
-
-/// What one handler did: bytes moved, or why the connection cannot go on.
-pub type Step = Result<usize, Fault>;
 
 /// An accepted socket with its framing and pending output.
 pub struct Connection {

@@ -123,9 +123,14 @@ impl Server {
         let mut reactor = Reactor::new(FIXED_KEYS)?;
         reactor.insert_at(SIGNALS, Source::Signals(signals), Interest::READ)?;
         reactor.insert_at(LISTENER, Source::Listener(listener), Interest::READ)?;
-        let stdout_watched = logging::set_nonblocking()?;
-        if stdout_watched {
-            reactor.insert_at(STDOUT, Source::Stdout(io::stdout()), Interest::NONE)?;
+        // A stdout that cannot be watched (closed, not pollable) stays as it was:
+        // records are then written as before, or lost, never a reason to stop.
+        let stdout_watched = logging::set_nonblocking().unwrap_or(false)
+            && reactor
+                .insert_at(STDOUT, Source::Stdout(io::stdout()), Interest::NONE)
+                .is_ok();
+        if !stdout_watched {
+            logging::finish();
         }
         Ok(Server {
             reactor,

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::{Server, Source};
 use crate::connection::{Connection, Fault, Phase, Step};
-use crate::reactor::Key;
+use crate::reactor::{Interest, Key};
 
 /// The read size for connections that hold nothing while the budget is spent: at
 /// most this much more per connection can be kept beyond the budget.
@@ -56,8 +56,11 @@ impl Server {
             return;
         };
         let before = Before::of(connection);
+        let interest = connection.interest(spent);
         let mut step: Step = Ok(0);
-        if readable && connection.interest(spent).readable {
+        // With no interest registered only an error or a hang-up wakes a socket, and
+        // level triggering repeats it until served: reading tells which it was.
+        if readable && (interest.readable || interest == Interest::NONE) {
             let size = if spent {
                 SPENT_READ
             } else {
@@ -91,7 +94,7 @@ impl Server {
             }
             other => other.map(drop),
         };
-        self.buffered = self.buffered - before.held + connection.held();
+        self.buffered = (self.buffered + connection.held()).saturating_sub(before.held);
         let freed_slot = before.holds_slot && !connection.holds_slot();
         let deadline = connection.deadline(self.idle_timeout);
         let finished = connection.phase() == Phase::Closed;
