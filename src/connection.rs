@@ -40,14 +40,16 @@ pub struct Connection {
     phase: Phase,
     /// The peer's EOF was read: nothing unread can be left in the socket.
     peer_closed: bool,
-    /// The last time a line byte came in or an echo byte went out, or, once
-    /// lingering, when FIN went out: the origin of the phase's deadline.
-    last_progress: Instant,
+    /// The server's sweep tick when a line byte last came in or an echo byte went
+    /// out: the idle timeout counts sweeps, so the echo path never reads the clock.
+    last_tick: u32,
+    /// When FIN went out, once lingering: [`LINGER`] counts from here.
+    lingering_since: Option<Instant>,
 }
 
 impl Connection {
-    /// Wraps a non-blocking socket accepted from `peer` at `now`.
-    pub fn new(stream: TcpStream, peer: IpAddr, max_line: usize, now: Instant) -> Self {
+    /// Wraps a non-blocking socket accepted from `peer` at sweep tick `tick`.
+    pub fn new(stream: TcpStream, peer: IpAddr, max_line: usize, tick: u32) -> Self {
         Connection {
             stream,
             peer: peer.to_string().into_boxed_str(),
@@ -56,7 +58,8 @@ impl Connection {
             sent: 0,
             phase: Phase::Open,
             peer_closed: false,
-            last_progress: now,
+            last_tick: tick,
+            lingering_since: None,
         }
     }
 
@@ -102,14 +105,14 @@ impl Connection {
         }
     }
 
-    /// When the connection has waited too long in its phase: without progress for
-    /// `idle` while open or draining, or [`LINGER`] after its FIN.
-    pub fn deadline(&self, idle: Option<Duration>) -> Option<Instant> {
-        match self.phase {
-            Phase::Open | Phase::Draining => idle.map(|idle| self.last_progress + idle),
-            Phase::Lingering => Some(self.last_progress + LINGER),
-            Phase::Closed => None,
-        }
+    /// Sweeps since the last progress (a byte in while open, a byte out).
+    pub fn idle_ticks(&self, tick: u32) -> u32 {
+        tick.wrapping_sub(self.last_tick)
+    }
+
+    /// When lingering ends at the latest: [`LINGER`] after FIN went out.
+    pub fn linger_deadline(&self) -> Option<Instant> {
+        self.lingering_since.map(|since| since + LINGER)
     }
 
     /// Reads once into `scratch` and returns how many bytes it read. While open,
@@ -120,10 +123,10 @@ impl Connection {
     /// # Errors
     /// The socket failed, or the peer broke the line limit (the caller logs it and
     /// calls [`Connection::finish_input`]).
-    pub fn on_readable(&mut self, scratch: &mut [u8], now: Instant) -> Step {
+    pub fn on_readable(&mut self, scratch: &mut [u8], tick: u32) -> Step {
         let read = match self.stream.read(scratch) {
             Ok(0) => {
-                self.on_eof(now)?;
+                self.on_eof()?;
                 return Ok(0);
             }
             Ok(read) => read,
@@ -133,7 +136,7 @@ impl Connection {
         if self.phase != Phase::Open {
             return Ok(read);
         }
-        self.last_progress = now;
+        self.last_tick = tick;
         let data = &scratch[..read];
         let pushed = self.framer.push(data);
         let joined = pushed.joined.as_deref().unwrap_or_default();
@@ -155,14 +158,14 @@ impl Connection {
     ///
     /// # Errors
     /// The socket failed (the peer reset, for instance).
-    pub fn on_writable(&mut self, now: Instant) -> Step {
+    pub fn on_writable(&mut self, tick: u32) -> Step {
         let before = self.sent;
         let flushed = self.flush_output();
         if self.sent > before {
-            self.last_progress = now;
+            self.last_tick = tick;
         }
         flushed?;
-        self.advance(now)?;
+        self.advance()?;
         Ok(self.sent.saturating_sub(before))
     }
 
@@ -171,13 +174,13 @@ impl Connection {
     ///
     /// # Errors
     /// Sending FIN failed.
-    pub fn finish_input(&mut self, now: Instant) -> Result<usize, Fault> {
+    pub fn finish_input(&mut self) -> Result<usize, Fault> {
         if self.phase != Phase::Open {
             return Ok(0);
         }
         self.phase = Phase::Draining;
         let dropped = self.framer.take_partial().len();
-        self.advance(now)?;
+        self.advance()?;
         Ok(dropped)
     }
 
@@ -188,13 +191,13 @@ impl Connection {
     /// # Errors
     /// The socket failed, or the peer broke the line limit, while reading what was
     /// left.
-    pub fn stop_reading(&mut self, scratch: &mut [u8], now: Instant) -> Result<usize, Fault> {
+    pub fn stop_reading(&mut self, scratch: &mut [u8], tick: u32) -> Result<usize, Fault> {
         while self.phase == Phase::Open && self.pending() < MAX_PENDING_OUTPUT {
-            if self.on_readable(scratch, now)? == 0 {
+            if self.on_readable(scratch, tick)? == 0 {
                 break;
             }
         }
-        self.finish_input(now)
+        self.finish_input()
     }
 
     /// Closes the socket. A reset would destroy echoes the peer has not read, and
@@ -210,7 +213,7 @@ impl Connection {
     }
 
     /// At EOF the unterminated tail is echoed as it is, then the output drains.
-    fn on_eof(&mut self, now: Instant) -> Result<(), Fault> {
+    fn on_eof(&mut self) -> Result<(), Fault> {
         self.peer_closed = true;
         if self.phase == Phase::Open {
             self.phase = Phase::Draining;
@@ -220,17 +223,18 @@ impl Connection {
             }
             self.send(&tail, &[])?;
         }
-        self.advance(now)
+        self.advance()
     }
 
     /// Moves to the next phase once the current one has nothing left to do.
-    fn advance(&mut self, now: Instant) -> Result<(), Fault> {
+    fn advance(&mut self) -> Result<(), Fault> {
         if self.phase == Phase::Draining && self.pending() == 0 {
             self.phase = if self.peer_closed {
                 Phase::Closed
             } else {
                 self.stream.shutdown(Shutdown::Write)?;
-                self.last_progress = now;
+                // A phase change, not the echo path: one clock read per connection.
+                self.lingering_since = Some(Instant::now());
                 Phase::Lingering
             };
         }

@@ -21,3 +21,4 @@ pub mod resolver;
 pub mod server;
 pub mod settings;
 pub mod signals;
+pub mod timer;

@@ -20,6 +20,7 @@ use crate::connection::{Connection, is_transient};
 use crate::logging;
 use crate::reactor::{Events, Interest, Key, Reactor};
 use crate::signals::SignalPipe;
+use crate::timer::Timer;
 
 /// Size of the one read buffer shared by all connections.
 const READ_BUFFER: usize = 64 * 1024;
@@ -38,14 +39,17 @@ const SIGNALS: Key = 0;
 const LISTENER: Key = 1;
 /// Stdout's fixed key, registered only when it is a pipe or socket.
 const STDOUT: Key = 2;
+/// The timer's fixed key: it fires at the earliest deadline.
+const TIMER: Key = 3;
 /// Keys below this are the fixed sources above; peers get the rest.
-const FIXED_KEYS: Key = 3;
+const FIXED_KEYS: Key = 4;
 
 /// Everything the server's poller watches.
 enum Source {
     Listener(TcpListener),
     Signals(SignalPipe),
     Stdout(io::Stdout),
+    Timer(Timer),
     Peer(Connection),
 }
 
@@ -55,6 +59,7 @@ impl AsFd for Source {
             Source::Listener(listener) => listener.as_fd(),
             Source::Signals(pipe) => pipe.as_fd(),
             Source::Stdout(stdout) => stdout.as_fd(),
+            Source::Timer(timer) => timer.as_fd(),
             Source::Peer(connection) => connection.as_fd(),
         }
     }
@@ -100,13 +105,13 @@ pub struct Server {
     /// Stdout is registered and watched while log records wait for it.
     stdout_watched: bool,
     scratch: Vec<u8>,
-    /// The time of this loop turn, read once after the wait.
-    now: Instant,
+    /// Counts idle sweeps: a connection's progress is stamped with it, not a clock.
+    tick: u32,
     /// Set once a shutdown began: when the drain must end.
     drain_deadline: Option<Instant>,
     /// Set while accepting is paused after an accept error.
     accept_retry: Option<Instant>,
-    /// No connection's deadline (idle, linger) falls before this.
+    /// The next idle sweep, or a linger that ends earlier; none without connections.
     sweep_at: Option<Instant>,
 }
 
@@ -123,6 +128,7 @@ impl Server {
         let mut reactor = Reactor::new(FIXED_KEYS)?;
         reactor.insert_at(SIGNALS, Source::Signals(signals), Interest::READ)?;
         reactor.insert_at(LISTENER, Source::Listener(listener), Interest::READ)?;
+        reactor.insert_at(TIMER, Source::Timer(Timer::new()?), Interest::READ)?;
         // A stdout that cannot be watched (closed, not pollable) stays as it was:
         // records are then written as before, or lost, never a reason to stop.
         let stdout_watched = logging::set_nonblocking().unwrap_or(false)
@@ -146,7 +152,7 @@ impl Server {
             listening: true,
             stdout_watched,
             scratch: vec![0; READ_BUFFER],
-            now: Instant::now(),
+            tick: 0,
             drain_deadline: None,
             accept_retry: None,
             sweep_at: None,
@@ -161,23 +167,26 @@ impl Server {
         let mut events = Events::new();
         while self.drain_deadline.is_none() || self.connections > 0 {
             self.flush_log();
-            let deadline = [self.drain_deadline, self.accept_retry, self.sweep_at]
-                .into_iter()
-                .flatten()
-                .min();
+            self.arm_timer()?;
             events.clear();
-            self.reactor.wait(&mut events, deadline)?;
-            self.now = Instant::now();
+            self.reactor.wait(&mut events, None)?;
+            let mut timer_fired = false;
             for event in events.iter() {
                 match event.key {
                     SIGNALS => self.on_signal(),
                     LISTENER => self.accept(),
                     // Writable again: the flush before the next wait writes.
                     STDOUT => {}
+                    TIMER => timer_fired = true,
                     key => self.on_peer(key, event.readable, event.writable),
                 }
             }
-            self.on_deadlines();
+            if timer_fired {
+                if let Some(Source::Timer(timer)) = self.reactor.get_mut(TIMER) {
+                    timer.clear();
+                }
+                self.on_deadlines(Instant::now());
+            }
         }
         self.close_signal_pipe();
         log::info!("action: shutdown | result: success");
@@ -198,8 +207,19 @@ impl Server {
         }
     }
 
-    fn on_deadlines(&mut self) {
-        let now = self.now;
+    /// Sets the timer for the earliest deadline; a system call only when it changed.
+    fn arm_timer(&mut self) -> io::Result<()> {
+        let next = [self.drain_deadline, self.accept_retry, self.sweep_at]
+            .into_iter()
+            .flatten()
+            .min();
+        match self.reactor.get_mut(TIMER) {
+            Some(Source::Timer(timer)) => timer.set(next),
+            _ => Ok(()),
+        }
+    }
+
+    fn on_deadlines(&mut self, now: Instant) {
         if self.accept_retry.is_some_and(|at| at <= now) {
             self.accept_retry = None;
             self.update_listener();
@@ -208,7 +228,7 @@ impl Server {
             self.cut_all("shutdown grace expired");
         }
         if self.sweep_at.is_some_and(|at| at <= now) {
-            self.sweep();
+            self.sweep(now);
         }
     }
 
@@ -232,7 +252,7 @@ impl Server {
                     // EMFILE and friends: the pending connection stays in the
                     // backlog; try again after a pause instead of spinning on it.
                     log::error!("action: accept_connections | result: fail | error: {error}");
-                    self.accept_retry = Some(self.now + ACCEPT_BACKOFF);
+                    self.accept_retry = Some(Instant::now() + ACCEPT_BACKOFF);
                     self.update_listener();
                     return;
                 }
@@ -257,13 +277,15 @@ impl Server {
         stream.set_nonblocking(true)?;
         // Each echo is one write: sending it at once beats Nagle's coalescing.
         stream.set_nodelay(true)?;
-        let connection = Connection::new(stream, peer.ip(), self.max_line, self.now);
-        let deadline = connection.deadline(self.idle_timeout);
+        let connection = Connection::new(stream, peer.ip(), self.max_line, self.tick);
         self.reactor
             .insert(Source::Peer(connection), Interest::READ)?;
         self.connections += 1;
         self.serving += 1;
-        self.wake_sweep_by(deadline);
+        if self.sweep_at.is_none() {
+            // The first connection starts the sweeps; one clock read per accept at most.
+            self.sweep_at = self.idle_sweep_after(Instant::now());
+        }
         log::info!(
             "action: accept_connections | result: success | ip: {}",
             peer.ip()

@@ -12,18 +12,15 @@ fn pair(max_line: usize) -> (Connection, TcpStream) {
     stream.set_nonblocking(true).expect("non-blocking");
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    (
-        Connection::new(stream, from.ip(), max_line, Instant::now()),
-        peer,
-    )
+    (Connection::new(stream, from.ip(), max_line, 0), peer)
 }
 
 /// Calls `on_readable` until it reads something or the connection closes; the
 /// socket is non-blocking, so bytes still in flight on loopback are waited for.
-fn read_all(connection: &mut Connection, scratch: &mut [u8]) -> Step {
+fn read_at(connection: &mut Connection, scratch: &mut [u8], tick: u32) -> Step {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let step = connection.on_readable(scratch, Instant::now());
+        let step = connection.on_readable(scratch, tick);
         if !matches!(step, Ok(0)) || connection.phase() == Phase::Closed {
             return step;
         }
@@ -45,7 +42,7 @@ fn interest_follows_the_state() {
     assert_eq!(connection.interest(true), Interest::READ, "holds nothing");
     peer.write_all(b"partial").expect("write");
     let mut scratch = [0u8; 64];
-    read_all(&mut connection, &mut scratch).expect("read");
+    read_at(&mut connection, &mut scratch, 0).expect("read");
     assert!(connection.held() > 0);
     assert_eq!(connection.interest(false), Interest::READ);
     assert_eq!(
@@ -53,14 +50,17 @@ fn interest_follows_the_state() {
         Interest::NONE,
         "holder, budget spent"
     );
-    connection.finish_input(Instant::now()).expect("FIN");
+    connection.finish_input().expect("FIN");
     assert!(matches!(connection.phase(), Phase::Lingering));
     assert_eq!(
         connection.interest(true),
         Interest::READ,
         "discards until EOF"
     );
-    assert!(connection.deadline(None).is_some(), "the linger is bounded");
+    assert!(
+        connection.linger_deadline().is_some(),
+        "the linger is bounded"
+    );
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn eof_echoes_the_tail_then_closes() {
     peer.shutdown(Shutdown::Write).expect("FIN");
     let mut scratch = [0u8; 64];
     while connection.phase() != Phase::Closed {
-        read_all(&mut connection, &mut scratch).expect("read");
+        read_at(&mut connection, &mut scratch, 0).expect("read");
     }
     assert_eq!(connection.pending(), 0);
     connection.close();
@@ -91,9 +91,9 @@ fn an_overlong_line_drains_what_is_owed_then_lingers_until_eof() {
     let (mut connection, mut peer) = pair(4);
     peer.write_all(b"ok\ntoolong\nlost\n").expect("write");
     let mut scratch = [0u8; 64];
-    let step = read_all(&mut connection, &mut scratch);
+    let step = read_at(&mut connection, &mut scratch, 0);
     assert!(matches!(step, Err(Fault::LineTooLong(_))), "{step:?}");
-    connection.finish_input(Instant::now()).expect("FIN");
+    connection.finish_input().expect("FIN");
     assert!(matches!(connection.phase(), Phase::Lingering));
     let mut echo = [0u8; 3];
     peer.read_exact(&mut echo).expect("echo before FIN");
@@ -106,19 +106,24 @@ fn an_overlong_line_drains_what_is_owed_then_lingers_until_eof() {
     peer.write_all(b"more\n").expect("write after FIN");
     peer.shutdown(Shutdown::Write).expect("FIN");
     while connection.phase() != Phase::Closed {
-        read_all(&mut connection, &mut scratch).expect("discard");
+        read_at(&mut connection, &mut scratch, 0).expect("discard");
     }
 }
 
 #[test]
-fn idle_deadline_moves_with_progress_only_while_open() {
+fn progress_restarts_the_idle_count_only_while_open() {
     let (mut connection, mut peer) = pair(100);
-    let idle = Some(Duration::from_secs(60));
-    let first = connection.deadline(idle).expect("deadline");
-    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(connection.idle_ticks(3), 3);
     peer.write_all(b"hi\n").expect("write");
     let mut scratch = [0u8; 64];
-    read_all(&mut connection, &mut scratch).expect("read");
-    assert!(connection.deadline(idle).expect("deadline") > first);
-    assert_eq!(connection.deadline(None), None, "no idle timeout");
+    read_at(&mut connection, &mut scratch, 3).expect("read");
+    assert_eq!(connection.idle_ticks(5), 2, "a line came in at tick 3");
+    connection.finish_input().expect("FIN");
+    peer.write_all(b"discarded\n").expect("write");
+    let _ = read_at(&mut connection, &mut scratch, 0);
+    assert_eq!(
+        connection.idle_ticks(5),
+        2,
+        "discarded input is no progress"
+    );
 }

@@ -17,9 +17,9 @@ use crate::reactor::{Interest, Key};
 /// most this much more per connection can be kept beyond the budget.
 const SPENT_READ: usize = 4 * 1024;
 
-/// Least time between two sweeps, so that deadlines spread over time cost one
-/// pass over the connections per interval, not one per connection.
-const SWEEP_GAP: std::time::Duration = std::time::Duration::from_millis(50);
+/// Sweeps per idle timeout: a connection is closed after between 4 and 5 sweep
+/// intervals without progress, i.e. 1 to 1.25 times `SERVER_IDLE_TIMEOUT`.
+const IDLE_SWEEPS: u32 = 4;
 
 /// Why a connection is being closed now, for its log line.
 pub(super) enum Closing {
@@ -50,7 +50,7 @@ impl Before {
 impl Server {
     pub(super) fn on_peer(&mut self, key: Key, readable: bool, writable: bool) {
         let spent = self.budget_spent;
-        let now = self.now;
+        let tick = self.tick;
         // A stale event: the key was closed earlier in this batch.
         let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
             return;
@@ -66,11 +66,11 @@ impl Server {
             } else {
                 self.scratch.len()
             };
-            step = connection.on_readable(&mut self.scratch[..size], now);
+            step = connection.on_readable(&mut self.scratch[..size], tick);
         }
         // An error or hang-up is reported as both readable and writable.
         if step.is_ok() && writable && connection.pending() > 0 {
-            step = connection.on_writable(now);
+            step = connection.on_writable(tick);
         }
         self.settle(key, before, step);
     }
@@ -79,7 +79,6 @@ impl Server {
     /// over-long line ends its input, a finished one closes, any other gets the
     /// interest its state derives; the totals follow what it now holds.
     pub(super) fn settle(&mut self, key: Key, before: Before, step: Step) {
-        let now = self.now;
         let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
             return;
         };
@@ -90,13 +89,14 @@ impl Server {
                     connection.peer(),
                     error.limit
                 );
-                connection.finish_input(now).map(drop)
+                connection.finish_input().map(drop)
             }
             other => other.map(drop),
         };
-        self.buffered = (self.buffered + connection.held()).saturating_sub(before.held);
+        let held = connection.held();
+        self.buffered = (self.buffered + held).saturating_sub(before.held);
         let freed_slot = before.holds_slot && !connection.holds_slot();
-        let deadline = connection.deadline(self.idle_timeout);
+        let linger = connection.linger_deadline();
         let finished = connection.phase() == Phase::Closed;
         let interest = connection.interest(self.budget_spent);
         match step {
@@ -105,8 +105,8 @@ impl Server {
             Ok(()) => {
                 if let Err(error) = self.reactor.set_interest(key, interest) {
                     self.close(key, Closing::Failed(error.into()));
-                } else {
-                    self.wake_sweep_by(deadline);
+                } else if linger.is_some() {
+                    self.wake_sweep_by(linger);
                 }
             }
         }
@@ -114,7 +114,9 @@ impl Server {
             self.serving -= 1;
             self.update_listener();
         }
-        self.check_budget();
+        if held != before.held {
+            self.check_budget();
+        }
     }
 
     /// Applies the budget's state once it crosses a threshold: every connection's
@@ -154,48 +156,57 @@ impl Server {
         }
     }
 
+    /// The idle sweep after one at `now`, if there is an idle timeout.
+    pub(super) fn idle_sweep_after(&self, now: Instant) -> Option<Instant> {
+        self.idle_timeout.map(|idle| now + idle / IDLE_SWEEPS)
+    }
+
     /// Ends the input of connections idle for too long (they go through the close
-    /// path) and closes those whose linger ran out; then finds the next deadline.
-    pub(super) fn sweep(&mut self) {
-        let now = self.now;
-        let mut next: Option<Instant> = None;
+    /// path), closes those whose linger ran out, and sets the next sweep.
+    pub(super) fn sweep(&mut self, now: Instant) {
+        self.tick = self.tick.wrapping_add(1);
+        // Lingers that begin during this sweep ask for their own sweep from here.
+        self.sweep_at = None;
+        let mut next_linger: Option<Instant> = None;
+        let mut watched = false;
         for key in self.peer_keys() {
             let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
                 continue;
             };
-            let Some(deadline) = connection.deadline(self.idle_timeout) else {
-                continue;
-            };
-            if deadline > now {
-                next = Some(next.map_or(deadline, |next| next.min(deadline)));
-                continue;
-            }
+            let idle =
+                self.idle_timeout.is_some() && connection.idle_ticks(self.tick) > IDLE_SWEEPS;
             match connection.phase() {
-                Phase::Open => {}
-                Phase::Draining => {
+                Phase::Lingering => match connection.linger_deadline() {
+                    Some(end) if end <= now => {
+                        self.close(key, Closing::Cut("no FIN from the peer in time"));
+                    }
+                    end => next_linger = [next_linger, end].into_iter().flatten().min(),
+                },
+                Phase::Draining if idle => {
                     self.close(
                         key,
                         Closing::Cut("peer read nothing for SERVER_IDLE_TIMEOUT"),
                     );
-                    continue;
                 }
-                _ => {
-                    self.close(key, Closing::Cut("no FIN from the peer in time"));
-                    continue;
+                Phase::Open if idle => {
+                    log::info!(
+                        "action: idle_timeout | result: success | ip: {} | pending: {}",
+                        connection.peer(),
+                        connection.pending()
+                    );
+                    let before = Before::of(connection);
+                    let step = connection.finish_input().map(|_| 0);
+                    self.settle(key, before, step);
                 }
+                _ => watched = true,
             }
-            log::info!(
-                "action: idle_timeout | result: success | ip: {} | pending: {}",
-                connection.peer(),
-                connection.pending()
-            );
-            let before = Before::of(connection);
-            let step = connection.finish_input(now);
-            self.settle(key, before, step);
         }
-        // Settling may have asked for an earlier sweep: keep the earliest.
-        let asked = self.sweep_at.filter(|&at| at > now);
-        self.sweep_at = [asked, next.map(|next| next.max(now + SWEEP_GAP))]
+        let idle_next = if watched {
+            self.idle_sweep_after(now)
+        } else {
+            None
+        };
+        self.sweep_at = [self.sweep_at, next_linger, idle_next]
             .into_iter()
             .flatten()
             .min();

@@ -5,6 +5,8 @@
 //! read in a later loop turn cuts it short.
 
 use super::peers::{Before, Closing};
+use std::time::Instant;
+
 use super::{LISTENER, SIGNALS, Server, Source};
 use crate::duration;
 
@@ -34,7 +36,7 @@ impl Server {
             self.connections,
             duration::format(self.shutdown_grace)
         );
-        self.drain_deadline = Some(self.now + self.shutdown_grace);
+        self.drain_deadline = Some(Instant::now() + self.shutdown_grace);
         self.listening = false;
         drop(self.reactor.remove(LISTENER));
         log::info!("action: close_listener | result: success");
@@ -43,7 +45,7 @@ impl Server {
                 continue;
             };
             let before = Before::of(connection);
-            let step = connection.stop_reading(&mut self.scratch, self.now);
+            let step = connection.stop_reading(&mut self.scratch, self.tick);
             if let Ok(dropped) = step {
                 if dropped > 0 {
                     log::warn!(
