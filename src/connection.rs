@@ -83,6 +83,11 @@ impl Connection {
         self.output.capacity() + self.framer.held()
     }
 
+    /// Open and holding no memory: its interest is plain [`Interest::READ`].
+    pub fn is_quiet(&self) -> bool {
+        self.phase == Phase::Open && self.held() == 0
+    }
+
     /// Whether the connection counts against the connection cap: a lingering one
     /// only waits, bounded, for the peer's FIN.
     pub fn holds_slot(&self) -> bool {

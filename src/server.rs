@@ -209,10 +209,11 @@ impl Server {
 
     /// Sets the timer for the earliest deadline; a system call only when it changed.
     fn arm_timer(&mut self) -> io::Result<()> {
-        let next = [self.drain_deadline, self.accept_retry, self.sweep_at]
-            .into_iter()
-            .flatten()
-            .min();
+        // Runs every turn: plain comparisons, no iterator.
+        let next = earliest(
+            earliest(self.drain_deadline, self.accept_retry),
+            self.sweep_at,
+        );
         match self.reactor.get_mut(TIMER) {
             Some(Source::Timer(timer)) => timer.set(next),
             _ => Ok(()),
@@ -307,5 +308,12 @@ impl Server {
         if let Err(error) = self.reactor.set_interest(LISTENER, interest) {
             log::error!("action: accept_connections | result: fail | error: {error}");
         }
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }

@@ -39,6 +39,7 @@ pub(super) struct Before {
 }
 
 impl Before {
+    #[inline(always)]
     pub(super) fn of(connection: &Connection) -> Self {
         Before {
             held: connection.held(),
@@ -71,6 +72,11 @@ impl Server {
         // An error or hang-up is reported as both readable and writable.
         if step.is_ok() && writable && connection.pending() > 0 {
             step = connection.on_writable(tick);
+        }
+        // The steady echo: quiet before and after (open, holding nothing), so its
+        // interest, the totals and its slot are as they were; nothing to settle.
+        if before.held == 0 && step.is_ok() && connection.is_quiet() {
+            return;
         }
         self.settle(key, before, step);
     }
