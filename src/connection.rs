@@ -6,15 +6,15 @@
 //! boundaries and whose writes complete allocates nothing, so ten thousand idle
 //! ones cost little more than their sockets.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use crate::escape::Escaped;
-use crate::framing::{self, Framer};
+use crate::framing::Framer;
 use crate::reactor::Interest;
 
+mod echo;
 mod fault;
 mod phase;
 pub use fault::{Fault, Step};
@@ -148,8 +148,8 @@ impl Connection {
         let lines = &data[pushed.lines];
         // The global maximum is one atomic load; asking the logger would be a call.
         if log::max_level() >= log::Level::Info {
-            log_lines(&self.peer, joined);
-            log_lines(&self.peer, lines);
+            echo::log_lines(&self.peer, joined);
+            echo::log_lines(&self.peer, lines);
         }
         self.send(joined, lines)?;
         match pushed.too_long {
@@ -224,7 +224,7 @@ impl Connection {
             self.phase = Phase::Draining;
             let tail = self.framer.take_partial();
             if !tail.is_empty() && log::max_level() >= log::Level::Info {
-                log_lines(&self.peer, &tail);
+                echo::log_lines(&self.peer, &tail);
             }
             self.send(&tail, &[])?;
         }
@@ -248,59 +248,6 @@ impl Connection {
         }
         Ok(())
     }
-
-    fn flush_output(&mut self) -> io::Result<()> {
-        while self.pending() > 0 {
-            match self.stream.write(&self.output[self.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => self.sent += written,
-                Err(error) if is_transient(&error) => return Ok(()),
-                Err(error) => return Err(error),
-            }
-        }
-        // Idle connections keep no buffer (see the module comment).
-        self.output = Vec::new();
-        self.sent = 0;
-        Ok(())
-    }
-
-    /// Echoes `first` then `second`, straight from the caller's buffers when
-    /// nothing is queued before them, keeping whatever the socket does not take.
-    /// Inlined: a call's register saves cost as much as the rest of the echo path.
-    #[inline(always)]
-    fn send(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
-        if first.is_empty() && second.is_empty() {
-            return Ok(());
-        }
-        if self.pending() > 0 {
-            self.output.extend_from_slice(first);
-            self.output.extend_from_slice(second);
-            return self.flush_output();
-        }
-        let written = match self.write_pair(first, second) {
-            Ok(written) if written == first.len() + second.len() => return Ok(()),
-            Ok(written) => written,
-            Err(error) if is_transient(&error) => 0,
-            Err(error) => return Err(error),
-        };
-        let rest_of_first = first.get(written..).unwrap_or_default();
-        let rest_of_second = &second[written.saturating_sub(first.len()).min(second.len())..];
-        self.output.clear();
-        self.sent = 0;
-        self.output.extend_from_slice(rest_of_first);
-        self.output.extend_from_slice(rest_of_second);
-        Ok(())
-    }
-
-    fn write_pair(&mut self, first: &[u8], second: &[u8]) -> io::Result<usize> {
-        match (first.is_empty(), second.is_empty()) {
-            (true, _) => self.stream.write(second),
-            (_, true) => self.stream.write(first),
-            _ => self
-                .stream
-                .write_vectored(&[IoSlice::new(first), IoSlice::new(second)]),
-        }
-    }
 }
 
 impl AsFd for Connection {
@@ -315,15 +262,6 @@ pub fn is_transient(error: &io::Error) -> bool {
         error.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
     )
-}
-
-fn log_lines(peer: &str, run: &[u8]) {
-    for line in framing::lines(run) {
-        log::info!(
-            "action: receive_message | result: success | ip: {peer} | msg: {}",
-            Escaped(line)
-        );
-    }
 }
 
 #[cfg(test)]

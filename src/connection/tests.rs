@@ -2,6 +2,7 @@
 //! derives, and the close path (echo what is owed, FIN, wait for the peer's EOF).
 
 use super::*;
+use std::io::Write;
 use std::net::TcpListener;
 
 /// A server-side connection and the peer's end, both on loopback.
