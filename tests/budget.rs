@@ -129,3 +129,29 @@ fn flooders_and_partial_lines_stay_within_the_budget_and_others_are_served() {
     // A peer that arrives now is served at once as well.
     ping(&mut common::connect(addr), b"newcomer\n");
 }
+
+#[test]
+fn a_paused_holder_that_resets_is_closed_not_spun_on() {
+    // The smallest budget: two peers' partial lines spend it, so both are paused with
+    // no interest at all; only a reset can wake the server for one of them.
+    let server = common::Server::start(&[("SERVER_MAX_BUFFERED", "65536")]);
+    let mut holder = server.connect();
+    let mut other = server.connect();
+    holder.write_all(&[b'p'; 40_000]).expect("partial line");
+    other.write_all(&[b'q'; 40_000]).expect("partial line");
+    server.wait_line("action: memory_budget | result: fail");
+    let socket = Socket::from(holder);
+    socket
+        .set_linger(Some(Duration::ZERO))
+        .expect("SO_LINGER 0: close sends a reset");
+    drop(socket);
+    server.wait_line("action: close_connection | result: fail | ip: 127.0.0.1");
+    let before = common::cpu_ticks(server.pid());
+    ping(&mut server.connect(), b"served\n");
+    thread::sleep(Duration::from_millis(500));
+    let used = common::cpu_ticks(server.pid()) - before;
+    assert!(
+        used <= 5,
+        "server used {used} ticks in 0.5 s after the reset"
+    );
+}
