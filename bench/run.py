@@ -180,9 +180,9 @@ def loadgen(port, args, server=None, pin=True, timeout=60):
 class Holder:
     """A load generator holding N idle connections until its stdin is closed."""
 
-    def __init__(self, port, conns, timeout=60):
+    def __init__(self, port, conns, timeout=60, burst=512):
         cmd = [LOADGEN, "--addr", f"127.0.0.1:{port}", "--mode", "hold", "--conns", str(conns),
-               "--duration", "120", "--connect-burst", "512"]
+               "--duration", "120", "--connect-burst", str(burst)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -312,6 +312,96 @@ def sigterm_time(kind, tmp, conns=1000):
         if holder is not None:
             holder.close()
         srv.kill()
+
+
+def pinger(port, stop, out):
+    """Ping-pong on one connection until `stop` is set; records every round trip (ms)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        msg = b"p" * 63 + b"\n"
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            s.sendall(msg)
+            got = b""
+            while len(got) < len(msg):
+                chunk = s.recv(len(msg) - len(got))
+                if not chunk:
+                    raise RuntimeError("pinger: server closed")
+                got += chunk
+            out.append((time.perf_counter() - t0) * 1000)
+
+
+def connect_burst(kind, tmp, conns=3000):
+    """Worst ping-pong round trip of a live peer while `conns` connects arrive at once."""
+    import threading
+    port = free_port()
+    srv = Server(kind, port, tmp, pin=False)
+    stop, rtts, holder = threading.Event(), [], None
+    thread = threading.Thread(target=pinger, args=(port, stop, rtts), daemon=True)
+    try:
+        thread.start()
+        time.sleep(0.2)
+        before = len(rtts)
+        t0 = time.perf_counter()
+        holder = Holder(port, conns, burst=conns)
+        took = (time.perf_counter() - t0) * 1000
+        stop.set()
+        thread.join(timeout=10)
+        during = rtts[before:]
+        if not during:
+            raise RuntimeError("no round trip during the burst")
+        return {"worst_ms": max(during), "p50_ms": statistics.median(during), "pings": len(during),
+                "connected": holder.ready.get("connected", 0), "burst_ms": took}
+    finally:
+        stop.set()
+        if holder is not None:
+            holder.close()
+        srv.terminate()
+
+
+def flood_rss(kind, tmp, conns=1000, each=4 << 20, secs=5.0):
+    """RSS growth of the server while `conns` peers each send up to `each` bytes of lines and
+    never read (small socket buffers, so the echoes back up in the server), and as many peers
+    each send 60 KiB of a line without its newline (held as a partial line)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 2 * conns + 256)), hard))
+    port = free_port()
+    srv = Server(kind, port, tmp, pin=False)
+    peers = []
+    try:
+        time.sleep(0.1)
+        before = srv.rss_kb()
+        chunk = (b"x" * 1023 + b"\n") * 64
+        partial = b"p" * (60 * 1024)
+        for i in range(2 * conns):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+            s.connect(("127.0.0.1", port))
+            s.setblocking(False)
+            peers.append([s, 0, chunk if i < conns else partial, each if i < conns else len(partial)])
+        deadline, idle = time.monotonic() + secs, 0
+        while idle < 5 and time.monotonic() < deadline:
+            moved = False
+            for p in peers:
+                while p[1] < p[3]:
+                    try:
+                        n = p[0].send(p[2][: p[3] - p[1]])
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    p[1] += n
+                    moved = True
+            idle = 0 if moved else idle + 1
+            time.sleep(0.05)
+        with open(f"/proc/{srv.pid}/status") as f:
+            hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+        return {"grown_kb": hwm - before, "before_kb": before, "peak_kb": hwm,
+                "sent_mb": sum(p[1] for p in peers) / 1e6}
+    finally:
+        for p in peers:
+            p[0].close()
+        srv.terminate()
 
 
 def callgrind_ir(kind, tmp, msgs):
@@ -473,6 +563,32 @@ def render(meta, servers, tp, extra):
                    f"{s['ms']:.1f} ms, exit 0 (median of {tries} ms)",
                    "≤ 50 ms, exit 0", s["ms"] <= 50)
 
+    for name in servers:
+        b = extra.get("burst", {}).get(name)
+        if b is None:
+            continue
+        if "error" in b:
+            simple("connect burst of 3,000: worst ping-pong round trip", name,
+                   f"error: {b['error']}", "≤ 100 ms", False)
+            continue
+        simple("connect burst of 3,000: worst ping-pong round trip", name,
+               f"{b['worst_ms']:.1f} ms worst, {b['p50_ms']:.2f} ms median over {b['pings']} "
+               f"pings; {b['connected']:,} connected in {b['burst_ms']:,.0f} ms",
+               "≤ 100 ms", b["worst_ms"] <= 100 and b["connected"] == 3000)
+    for name in servers:
+        f = extra.get("flood", {}).get(name)
+        if f is None:
+            continue
+        if "error" in f:
+            simple("1,000 peers flood + 1,000 hold 60 KiB partial lines: RSS growth", name,
+                   f"error: {f['error']}",
+                   "≤ 32 MiB + 16 MiB", False)
+            continue
+        simple("1,000 peers flood + 1,000 hold 60 KiB partial lines: RSS growth", name,
+               f"{f['grown_kb'] / 1024:.1f} MiB ({f['before_kb']:,} → peak {f['peak_kb']:,} KB; "
+               f"{f['sent_mb']:.0f} MB sent)",
+               "≤ 32 MiB + 16 MiB", f["grown_kb"] <= 48 * 1024)
+
     def syscall_row(sc):
         total = round(sum(v for k, v in sc.items() if k != "total"), 2)
         top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(sc.items(), key=lambda kv: -kv[1])
@@ -540,7 +656,7 @@ def main():
     p.add_argument("--small", type=int, default=2000, help="messages, small traced run")
     p.add_argument("--large", type=int, default=12000, help="messages, large traced run")
     p.add_argument("--skip", default="", help="comma-separated: throughput,rss,idle,sigterm,"
-                                              "instr,syscalls")
+                                              "burst,flood,instr,syscalls")
     p.add_argument("--output", default=os.path.join(HERE, "target", "bench.md"),
                    help="where the table is also written")
     a = p.parse_args()
@@ -562,7 +678,8 @@ def main():
         "command": " ".join(shlex.quote(x) for x in sys.argv),
         "rounds": a.rounds, "duration": a.duration, "small": a.small, "large": a.large,
     }
-    extra = {"rss": {}, "idle": {}, "sigterm": {}, "instr": {}, "syscalls": {}}
+    extra = {"rss": {}, "idle": {}, "sigterm": {}, "burst": {}, "flood": {}, "instr": {},
+             "syscalls": {}}
     tp = {}
     with tempfile.TemporaryDirectory(prefix="tp0-bench-") as tmp:
         if "throughput" not in skip:
@@ -597,6 +714,16 @@ def main():
                     extra["sigterm"][kind] = res
                 except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                     extra["sigterm"][kind] = {"error": str(e)}
+        for what, fn, title in (("burst", connect_burst, "connect burst of 3,000"),
+                                ("flood", flood_rss, "RSS with 1,000 flooding peers")):
+            if what in skip:
+                continue
+            for kind in [k for k in ("ours", "c") if k in servers]:
+                log(f"{title}: {kind}")
+                try:
+                    extra[what][kind] = fn(kind, tmp)
+                except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
+                    extra[what][kind] = {"error": str(e)}
         for what, fn in (("instr", callgrind_ir), ("syscalls", strace_calls)):
             if what in skip:
                 continue

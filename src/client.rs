@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use crate::config::ClientConfig;
 use crate::logging;
-use crate::reactor::{Interest, Key, Reactor};
+use crate::reactor::{Events, Interest, Key, Reactor};
 use crate::signals::SignalPipe;
 use attempts::Attempts;
 use phase::Phase;
@@ -69,9 +69,8 @@ impl Client {
     /// # Errors
     /// The poller cannot be created or refuses the signal pipe.
     pub fn new(config: ClientConfig, signals: SignalPipe) -> io::Result<Self> {
-        let mut reactor = Reactor::new()?;
-        let key = reactor.insert(signals.as_fd().try_clone_to_owned()?, Interest::READ)?;
-        debug_assert_eq!(key, SIGNALS, "the first source of an empty reactor");
+        let mut reactor = Reactor::new(SIGNALS + 1)?;
+        reactor.insert_at(SIGNALS, signals.as_fd().try_clone_to_owned()?, Interest::READ)?;
         let now = Instant::now();
         Ok(Client {
             reactor,
@@ -111,11 +110,12 @@ impl Client {
     }
 
     fn serve(&mut self) -> Result<Outcome, Failure> {
-        let mut ready = Vec::new();
+        let mut events = Events::new();
         loop {
             logging::flush();
-            self.reactor.turn(Some(self.phase.deadline()), &mut ready)?;
-            for event in &ready {
+            events.clear();
+            self.reactor.wait(&mut events, Some(self.phase.deadline()))?;
+            for event in events.iter() {
                 match event.key {
                     SIGNALS if self.on_signal() => return Ok(Outcome::Stopped),
                     SIGNALS => {}

@@ -33,6 +33,10 @@ pub struct ServerConfig {
     pub max_line_bytes: usize,
     /// Upper bound of the drain at shutdown, against peers that never read.
     pub shutdown_grace: Duration,
+    /// Bytes held for all peers together (pending echoes and partial lines).
+    pub max_buffered: usize,
+    /// A connection with no byte in or out for this long is closed; zero never.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +50,8 @@ impl Default for ServerConfig {
             max_connections: 10_000,
             max_line_bytes: 64 * 1024,
             shutdown_grace: Duration::from_millis(500),
+            max_buffered: 32 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -66,8 +72,10 @@ const LOGGING_LEVEL: Key = server_key("logging_level", "LOGGING_LEVEL");
 const SERVER_MAX_CONNECTIONS: Key = server_key("server_max_connections", "SERVER_MAX_CONNECTIONS");
 const SERVER_MAX_LINE_BYTES: Key = server_key("server_max_line_bytes", "SERVER_MAX_LINE_BYTES");
 const SERVER_SHUTDOWN_GRACE: Key = server_key("server_shutdown_grace", "SERVER_SHUTDOWN_GRACE");
+const SERVER_MAX_BUFFERED: Key = server_key("server_max_buffered", "SERVER_MAX_BUFFERED");
+const SERVER_IDLE_TIMEOUT: Key = server_key("server_idle_timeout", "SERVER_IDLE_TIMEOUT");
 
-const SERVER_KEYS: [Key; 8] = [
+const SERVER_KEYS: [Key; 10] = [
     SERVER_PORT,
     SERVER_IP,
     SERVER_BIND_IP,
@@ -76,6 +84,8 @@ const SERVER_KEYS: [Key; 8] = [
     SERVER_MAX_CONNECTIONS,
     SERVER_MAX_LINE_BYTES,
     SERVER_SHUTDOWN_GRACE,
+    SERVER_MAX_BUFFERED,
+    SERVER_IDLE_TIMEOUT,
 ];
 
 /// The environment variable that names the server's config file.
@@ -138,6 +148,12 @@ impl ServerConfig {
                 defaults.shutdown_grace,
                 |v| parse_duration(v, Duration::from_secs(3600)),
             )?,
+            max_buffered: settings.parse_or(&SERVER_MAX_BUFFERED, defaults.max_buffered, |v| {
+                parse_in_range(v, 64 * 1024, 1 << 40).map(|n| n as usize)
+            })?,
+            idle_timeout: settings.parse_or(&SERVER_IDLE_TIMEOUT, defaults.idle_timeout, |v| {
+                parse_duration(v, Duration::from_secs(24 * 3600))
+            })?,
         })
     }
 }

@@ -1,32 +1,32 @@
-//! One client of the server: reads lines, echoes them byte for byte, and decides
-//! from its own state what it waits for next (its reactor interest).
+//! One client of the server: reads lines, echoes them byte for byte, closes
+//! without losing an echo, and derives from its own state what it waits for next
+//! (its reactor interest).
 //!
-//! Buffers exist only while data is in flight: besides the peer's address text,
-//! formatted once at accept, a connection whose reads end on line boundaries and
-//! whose writes complete allocates nothing, so ten thousand idle ones cost little
-//! more than their sockets.
+//! Buffers exist only while data is in flight: a connection whose reads end on line
+//! boundaries and whose writes complete allocates nothing, so ten thousand idle
+//! ones cost little more than their sockets.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read};
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
-use crate::escape::Escaped;
-use crate::framing::{self, Framer, LineTooLong};
+use crate::framing::Framer;
 use crate::reactor::Interest;
 
-/// Output held for a peer past which reading from it stops until it catches up,
-/// so a peer that sends and never reads cannot grow the server's memory.
-pub const MAX_PENDING_OUTPUT: usize = 256 * 1024;
+mod echo;
+mod fault;
+mod phase;
+pub use fault::{Fault, Step};
+pub use phase::Phase;
 
-/// A connection's place in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Reading lines and echoing them.
-    Open,
-    /// No more input (the peer's EOF, a protocol error or a shutdown): send what
-    /// is pending, then close.
-    Draining,
-}
+/// Output held for a peer past which reading from it stops until it catches up:
+/// one read's worth, so the echo of a read never waits behind more than another.
+pub const MAX_PENDING_OUTPUT: usize = 64 * 1024;
+
+/// How long a connection that sent its FIN waits for the peer's before it is closed
+/// anyway. Echoes still in flight are only at risk if the peer sends after that.
+pub const LINGER: Duration = Duration::from_secs(2);
 
 /// An accepted socket with its framing and pending output.
 pub struct Connection {
@@ -40,11 +40,16 @@ pub struct Connection {
     phase: Phase,
     /// The peer's EOF was read: nothing unread can be left in the socket.
     peer_closed: bool,
+    /// The server's sweep tick when a line byte last came in or an echo byte went
+    /// out: the idle timeout counts sweeps, so the echo path never reads the clock.
+    last_tick: u32,
+    /// When FIN went out, once lingering: [`LINGER`] counts from here.
+    lingering_since: Option<Instant>,
 }
 
 impl Connection {
-    /// Wraps a non-blocking socket accepted from `peer`.
-    pub fn new(stream: TcpStream, peer: IpAddr, max_line: usize) -> Self {
+    /// Wraps a non-blocking socket accepted from `peer` at sweep tick `tick`.
+    pub fn new(stream: TcpStream, peer: IpAddr, max_line: usize, tick: u32) -> Self {
         Connection {
             stream,
             peer: peer.to_string().into_boxed_str(),
@@ -53,6 +58,8 @@ impl Connection {
             sent: 0,
             phase: Phase::Open,
             peer_closed: false,
+            last_tick: tick,
+            lingering_since: None,
         }
     }
 
@@ -61,156 +68,185 @@ impl Connection {
         &self.peer
     }
 
+    /// Where the connection is in its life.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
     /// Bytes waiting to be written to the peer.
     pub fn pending(&self) -> usize {
         self.output.len() - self.sent
     }
 
-    /// What to wait for: input while open and not held back by unread output,
-    /// writability while output is pending.
-    pub fn interest(&self) -> Interest {
+    /// Bytes of memory held for the peer: pending output and a partial line.
+    pub fn held(&self) -> usize {
+        self.output.capacity() + self.framer.held()
+    }
+
+    /// Open and holding no memory: its interest is plain [`Interest::READ`].
+    pub fn is_quiet(&self) -> bool {
+        self.phase == Phase::Open && self.held() == 0
+    }
+
+    /// Whether the connection counts against the connection cap: a lingering one
+    /// only waits, bounded, for the peer's FIN.
+    pub fn holds_slot(&self) -> bool {
+        matches!(self.phase, Phase::Open | Phase::Draining)
+    }
+
+    /// What to wait for. Open: input unless held back by unread output or, when
+    /// `budget_spent`, by memory it already holds; writability while output is
+    /// pending. Later phases read only to discard, until the peer's EOF.
+    pub fn interest(&self, budget_spent: bool) -> Interest {
         let pending = self.pending();
-        Interest::new(
-            self.phase == Phase::Open && pending < MAX_PENDING_OUTPUT,
-            pending > 0,
-        )
+        match self.phase {
+            Phase::Open => Interest::new(
+                pending < MAX_PENDING_OUTPUT && !(budget_spent && self.held() > 0),
+                pending > 0,
+            ),
+            Phase::Draining => Interest::new(!self.peer_closed, pending > 0),
+            Phase::Lingering => Interest::READ,
+            Phase::Closed => Interest::NONE,
+        }
     }
 
-    /// Whether everything owed to the peer was written and it can be closed.
-    pub fn is_finished(&self) -> bool {
-        self.phase == Phase::Draining && self.pending() == 0
+    /// Sweeps since the last progress (a byte in while open, a byte out).
+    pub fn idle_ticks(&self, tick: u32) -> u32 {
+        tick.wrapping_sub(self.last_tick)
     }
 
-    /// Reads once, logs and echoes the complete lines, and returns how many bytes
-    /// it read. At most one read and one write: the loop comes back while the
-    /// socket stays readable.
+    /// When lingering ends at the latest: [`LINGER`] after FIN went out.
+    pub fn linger_deadline(&self) -> Option<Instant> {
+        self.lingering_since.map(|since| since + LINGER)
+    }
+
+    /// Reads once into `scratch` and returns how many bytes it read. While open,
+    /// the complete lines are logged and echoed (at most one read and one write:
+    /// the loop comes back while the socket stays readable); later, input is
+    /// discarded.
     ///
     /// # Errors
-    /// The socket failed, or the peer broke the line limit: either way the
-    /// connection must be closed, which the caller logs.
-    pub fn on_readable(&mut self, scratch: &mut [u8]) -> io::Result<usize> {
+    /// The socket failed, or the peer broke the line limit (the caller logs it and
+    /// calls [`Connection::finish_input`]).
+    pub fn on_readable(&mut self, scratch: &mut [u8], tick: u32) -> Step {
         let read = match self.stream.read(scratch) {
-            Ok(0) => return self.on_eof().map(|()| 0),
+            Ok(0) => {
+                self.on_eof()?;
+                return Ok(0);
+            }
             Ok(read) => read,
             Err(error) if is_transient(&error) => return Ok(0),
-            Err(error) => return Err(error),
+            Err(error) => return Err(error.into()),
         };
+        if self.phase != Phase::Open {
+            return Ok(read);
+        }
+        self.last_tick = tick;
         let data = &scratch[..read];
         let pushed = self.framer.push(data);
         let joined = pushed.joined.as_deref().unwrap_or_default();
         let lines = &data[pushed.lines];
         // The global maximum is one atomic load; asking the logger would be a call.
         if log::max_level() >= log::Level::Info {
-            log_lines(&self.peer, joined);
-            log_lines(&self.peer, lines);
+            echo::log_lines(&self.peer, joined);
+            echo::log_lines(&self.peer, lines);
         }
         self.send(joined, lines)?;
         match pushed.too_long {
-            Some(LineTooLong { limit }) => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("line longer than {limit} bytes"),
-            )),
+            Some(error) => Err(Fault::LineTooLong(error)),
             None => Ok(read),
         }
     }
 
-    /// Writes pending output as far as the socket takes it.
+    /// Writes pending output as far as the socket takes it; once nothing is owed
+    /// after the input ended, sends FIN. Returns how many bytes it wrote.
     ///
     /// # Errors
     /// The socket failed (the peer reset, for instance).
-    pub fn on_writable(&mut self) -> io::Result<()> {
-        while self.pending() > 0 {
-            match self.stream.write(&self.output[self.sent..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => self.sent += written,
-                Err(error) if is_transient(&error) => return Ok(()),
-                Err(error) => return Err(error),
-            }
+    pub fn on_writable(&mut self, tick: u32) -> Step {
+        let before = self.sent;
+        let flushed = self.flush_output();
+        if self.sent > before {
+            self.last_tick = tick;
         }
-        // Idle connections keep no buffer (see the module comment).
-        self.output = Vec::new();
-        self.sent = 0;
-        Ok(())
+        flushed?;
+        self.advance()?;
+        Ok(self.sent.saturating_sub(before))
+    }
+
+    /// Ends the input: no line after this is echoed, what is owed still is. Returns
+    /// how many bytes of an unterminated line were dropped.
+    ///
+    /// # Errors
+    /// Sending FIN failed.
+    pub fn finish_input(&mut self) -> Result<usize, Fault> {
+        if self.phase != Phase::Open {
+            return Ok(0);
+        }
+        self.phase = Phase::Draining;
+        let dropped = self.framer.take_partial().len();
+        self.advance()?;
+        Ok(dropped)
     }
 
     /// Stops reading for a shutdown: lines already in the socket's receive buffer
-    /// are still read and echoed, then only pending output remains to be sent.
-    /// Returns how many bytes of an unterminated line were dropped.
+    /// are still read and echoed, as far as the output bound allows, then the input
+    /// ends. Returns how many bytes of an unterminated line were dropped.
     ///
     /// # Errors
-    /// The socket failed while reading what was left.
-    pub fn stop_reading(&mut self, scratch: &mut [u8]) -> io::Result<usize> {
+    /// The socket failed, or the peer broke the line limit, while reading what was
+    /// left.
+    pub fn stop_reading(&mut self, scratch: &mut [u8], tick: u32) -> Result<usize, Fault> {
         while self.phase == Phase::Open && self.pending() < MAX_PENDING_OUTPUT {
-            if self.on_readable(scratch)? == 0 {
+            if self.on_readable(scratch, tick)? == 0 {
                 break;
             }
         }
-        self.phase = Phase::Draining;
-        Ok(self.framer.take_partial().len())
+        self.finish_input()
     }
 
-    /// Sends FIN after the last echo and throws away whatever the peer sent since:
-    /// closing with unread input would make the kernel answer with a reset, which
-    /// can destroy echoes the peer has not read yet.
+    /// Closes the socket. A reset would destroy echoes the peer has not read, and
+    /// the kernel sends one when unread input is left: what arrived is read first.
     pub fn close(mut self) {
-        if self.peer_closed {
-            return;
-        }
-        let _ = self.stream.shutdown(Shutdown::Write);
         let mut discard = [0u8; 4096];
-        while matches!(self.stream.read(&mut discard), Ok(n) if n > 0) {}
+        // Bounded: a peer that never stops sending must not hold the loop.
+        for _ in 0..16 {
+            if self.peer_closed || !matches!(self.stream.read(&mut discard), Ok(n) if n > 0) {
+                break;
+            }
+        }
     }
 
     /// At EOF the unterminated tail is echoed as it is, then the output drains.
-    fn on_eof(&mut self) -> io::Result<()> {
-        self.phase = Phase::Draining;
+    fn on_eof(&mut self) -> Result<(), Fault> {
         self.peer_closed = true;
-        let tail = self.framer.take_partial();
-        if tail.is_empty() {
-            return Ok(());
+        if self.phase == Phase::Open {
+            self.phase = Phase::Draining;
+            let tail = self.framer.take_partial();
+            if !tail.is_empty() && log::max_level() >= log::Level::Info {
+                echo::log_lines(&self.peer, &tail);
+            }
+            self.send(&tail, &[])?;
         }
-        if log::max_level() >= log::Level::Info {
-            log_lines(&self.peer, &tail);
-        }
-        self.send(&tail, &[])
+        self.advance()
     }
 
-    /// Echoes `first` then `second`, straight from the caller's buffers when
-    /// nothing is queued before them, keeping whatever the socket does not take.
-    /// Inlined: a call's register saves cost as much as the rest of the echo path.
-    #[inline(always)]
-    fn send(&mut self, first: &[u8], second: &[u8]) -> io::Result<()> {
-        if first.is_empty() && second.is_empty() {
-            return Ok(());
+    /// Moves to the next phase once the current one has nothing left to do.
+    fn advance(&mut self) -> Result<(), Fault> {
+        if self.phase == Phase::Draining && self.pending() == 0 {
+            self.phase = if self.peer_closed {
+                Phase::Closed
+            } else {
+                self.stream.shutdown(Shutdown::Write)?;
+                // A phase change, not the echo path: one clock read per connection.
+                self.lingering_since = Some(Instant::now());
+                Phase::Lingering
+            };
         }
-        if self.pending() > 0 {
-            self.output.extend_from_slice(first);
-            self.output.extend_from_slice(second);
-            return self.on_writable();
+        if matches!(self.phase, Phase::Lingering) && self.peer_closed {
+            self.phase = Phase::Closed;
         }
-        let written = match self.write_pair(first, second) {
-            Ok(written) if written == first.len() + second.len() => return Ok(()),
-            Ok(written) => written,
-            Err(error) if is_transient(&error) => 0,
-            Err(error) => return Err(error),
-        };
-        let rest_of_first = first.get(written..).unwrap_or_default();
-        let rest_of_second = &second[written.saturating_sub(first.len()).min(second.len())..];
-        self.output.clear();
-        self.sent = 0;
-        self.output.extend_from_slice(rest_of_first);
-        self.output.extend_from_slice(rest_of_second);
         Ok(())
-    }
-
-    fn write_pair(&mut self, first: &[u8], second: &[u8]) -> io::Result<usize> {
-        match (first.is_empty(), second.is_empty()) {
-            (true, _) => self.stream.write(second),
-            (_, true) => self.stream.write(first),
-            _ => self
-                .stream
-                .write_vectored(&[IoSlice::new(first), IoSlice::new(second)]),
-        }
     }
 }
 
@@ -228,11 +264,5 @@ pub fn is_transient(error: &io::Error) -> bool {
     )
 }
 
-fn log_lines(peer: &str, run: &[u8]) {
-    for line in framing::lines(run) {
-        log::info!(
-            "action: receive_message | result: success | ip: {peer} | msg: {}",
-            Escaped(line)
-        );
-    }
-}
+#[cfg(test)]
+mod tests;

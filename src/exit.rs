@@ -42,6 +42,6 @@ pub fn start<C>(
 
 /// Writes what is left of the log and converts `code` for `main`.
 pub fn finish(code: u8) -> ExitCode {
-    logging::flush();
+    logging::finish();
     ExitCode::from(code)
 }

@@ -103,6 +103,11 @@ impl Framer {
         Ok(end)
     }
 
+    /// Bytes of memory the unterminated tail holds.
+    pub fn held(&self) -> usize {
+        self.partial.capacity()
+    }
+
     /// Takes the unterminated tail, which the protocol echoes as it is at EOF.
     pub fn take_partial(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.partial)

@@ -24,4 +24,5 @@ pub mod resolver;
 pub mod server;
 pub mod settings;
 pub mod signals;
+pub mod timer;
 mod values;

@@ -6,10 +6,20 @@
 //! instead of one per echoed line. The buffer is also written when it grows large
 //! and at exit, so nothing is lost and nothing waits long. The timestamp text is
 //! formatted again only when the second changes.
+//!
+//! A server whose stdout is a pipe or socket calls [`set_nonblocking`]: then a
+//! reader that stops reading cannot stall the loop. Records wait in a backlog of at
+//! most [`MAX_BACKLOG`] bytes, the loop watches stdout while the backlog is not
+//! empty, and records that find it full are dropped, counted, and reported with
+//! `log_dropped` once stdout has drained. A terminal or a file stays blocking: a
+//! file never blocks, and a terminal's open file is shared with the shell.
 
 use std::cell::RefCell;
 use std::fmt;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::FileTypeExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use chrono::{Local, TimeZone};
@@ -18,10 +28,24 @@ use log::{Level, LevelFilter, Record};
 /// Bytes of pending records past which they are written without waiting.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
 
+/// Bytes of records held while a non-blocking stdout takes nothing; records that
+/// arrive past it are dropped and counted.
+pub const MAX_BACKLOG: usize = 1024 * 1024;
+
+/// Records not yet written, and where they go.
+#[derive(Default)]
+struct Backlog {
+    bytes: Vec<u8>,
+    /// Set by [`set_nonblocking`]: stdout's descriptor, written without blocking.
+    direct: Option<File>,
+    /// Records dropped since the last `log_dropped` line.
+    dropped: u64,
+}
+
 thread_local! {
-    /// Records not yet written. Per thread, so appending takes no lock: both
-    /// programs log only from their one loop thread.
-    static PENDING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Per thread, so appending takes no lock: both programs log only from their
+    /// one loop thread.
+    static PENDING: RefCell<Backlog> = RefCell::new(Backlog::default());
     static STAMP: RefCell<Stamp> = RefCell::new(Stamp::default());
 }
 
@@ -36,35 +60,144 @@ pub fn init(level: LevelFilter) -> Result<(), log::SetLoggerError> {
         .apply()
 }
 
-/// Writes the records this thread logged since the last call to stdout.
+/// Makes stdout non-blocking when it is a pipe or a socket, so that writing the log
+/// can never stall the caller's loop; returns whether it did. The caller must then
+/// watch stdout and call [`flush`] when it is writable (see [`backlog`]).
+///
+/// # Errors
+/// Stdout's descriptor cannot be inspected or changed.
+pub fn set_nonblocking() -> io::Result<bool> {
+    let stdout = io::stdout();
+    if stdout.is_terminal() {
+        return Ok(false);
+    }
+    let file = File::from(stdout.as_fd().try_clone_to_owned()?);
+    let kind = file.metadata()?.file_type();
+    if !(kind.is_fifo() || kind.is_socket()) {
+        return Ok(false);
+    }
+    flush();
+    set_blocking(&file, false)?;
+    PENDING.with_borrow_mut(|pending| pending.direct = Some(file));
+    Ok(true)
+}
+
+/// Writes as much of the records this thread logged as stdout takes now (all of
+/// them, unless stdout was made non-blocking).
 pub fn flush() {
     PENDING.with_borrow_mut(|pending| {
-        if !pending.is_empty() {
+        if !pending.bytes.is_empty() {
             write_out(pending);
+        }
+    });
+}
+
+/// Bytes of records waiting for stdout to become writable.
+pub fn backlog() -> usize {
+    PENDING.with_borrow(|pending| pending.bytes.len())
+}
+
+/// Makes one last attempt to write the backlog and gives stdout back in blocking
+/// mode, as other writers sharing it expect.
+pub fn finish() {
+    flush();
+    PENDING.with_borrow_mut(|pending| {
+        if let Some(file) = pending.direct.take() {
+            let _ = set_blocking(&file, true);
         }
     });
 }
 
 fn append(record: &Record) {
     PENDING.with_borrow_mut(|pending| {
+        if pending.bytes.len() >= MAX_BACKLOG {
+            pending.dropped += 1;
+            return;
+        }
         STAMP.with_borrow_mut(|stamp| {
-            write_line(pending, stamp.now(), record.level(), record.args());
+            write_line(
+                &mut pending.bytes,
+                stamp.now(),
+                record.level(),
+                record.args(),
+            );
         });
-        if pending.len() >= FLUSH_THRESHOLD {
+        if pending.bytes.len() >= FLUSH_THRESHOLD {
             write_out(pending);
         }
     });
 }
 
-fn write_out(pending: &mut Vec<u8>) {
-    let mut stdout = io::stdout().lock();
-    // A closed or broken stdout must not stop the service: the records are lost,
-    // the echo goes on.
-    let _ = stdout.write_all(pending).and_then(|()| stdout.flush());
-    pending.clear();
-    if pending.capacity() > 4 * FLUSH_THRESHOLD {
-        pending.shrink_to(FLUSH_THRESHOLD);
+fn write_out(pending: &mut Backlog) {
+    match &pending.direct {
+        Some(file) => write_some(file, &mut pending.bytes),
+        None => {
+            let mut stdout = io::stdout().lock();
+            // A closed or broken stdout must not stop the service: the records are
+            // lost, the echo goes on.
+            let _ = stdout
+                .write_all(&pending.bytes)
+                .and_then(|()| stdout.flush());
+            pending.bytes.clear();
+        }
     }
+    if pending.bytes.is_empty() && pending.dropped > 0 {
+        let message = format!(
+            "action: log_dropped | result: fail | records: {}",
+            pending.dropped
+        );
+        pending.dropped = 0;
+        STAMP.with_borrow_mut(|stamp| {
+            write_line(
+                &mut pending.bytes,
+                stamp.now(),
+                Level::Warn,
+                &format_args!("{message}"),
+            );
+        });
+        if let Some(file) = &pending.direct {
+            write_some(file, &mut pending.bytes);
+        }
+    }
+    if pending.bytes.is_empty() && pending.bytes.capacity() > 4 * FLUSH_THRESHOLD {
+        pending.bytes.shrink_to(FLUSH_THRESHOLD);
+    }
+}
+
+/// Writes until stdout would block; what it took leaves the backlog.
+fn write_some(mut file: &File, bytes: &mut Vec<u8>) {
+    let mut written = 0;
+    while written < bytes.len() {
+        match file.write(&bytes[written..]) {
+            Ok(0) => break,
+            Ok(n) => written += n,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            // Broken or closed: nothing will ever take these records.
+            Err(_) => written = bytes.len(),
+        }
+    }
+    bytes.drain(..written);
+}
+
+fn set_blocking(file: &File, blocking: bool) -> io::Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl with F_GETFL/F_SETFL reads and sets the flags of a descriptor
+    // that `file` keeps open for the duration of the call; no memory is passed.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let flags = if blocking {
+        flags & !libc::O_NONBLOCK
+    } else {
+        flags | libc::O_NONBLOCK
+    };
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Appends one record as printed: timestamp, level left-aligned in 8 columns,

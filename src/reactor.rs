@@ -10,7 +10,8 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd};
 use std::time::Instant;
 
-use polling::{Event, Events, PollMode, Poller};
+pub use polling::Events;
+use polling::{Event, PollMode, Poller};
 
 /// Identifies a source for as long as it is registered.
 pub type Key = usize;
@@ -38,18 +39,6 @@ impl Interest {
     }
 }
 
-/// A source that became ready in the last [`Reactor::turn`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ready {
-    /// The source's key. It may have been removed (and even reused) by an earlier
-    /// `Ready` of the same turn, so handlers must tolerate a spurious wake-up.
-    pub key: Key,
-    /// Reading will not block, the peer closed, or an error is pending.
-    pub readable: bool,
-    /// Writing will not block, or an error is pending.
-    pub writable: bool,
-}
-
 struct Slot<S> {
     source: S,
     /// Last interest given to the poller, so an unchanged one costs no system call.
@@ -57,20 +46,25 @@ struct Slot<S> {
 }
 
 /// A poller together with the sources registered in it.
+///
+/// Keys below `fixed` belong to sources the caller places itself with
+/// [`Reactor::insert_at`] (a listener, a signal pipe) and dispatches by constant;
+/// [`Reactor::insert`] never hands them out.
 pub struct Reactor<S: AsFd> {
     poller: Poller,
-    events: Events,
     slots: Vec<Option<Slot<S>>>,
     vacant: Vec<Key>,
+    fixed: Key,
 }
 
 impl<S: AsFd> Reactor<S> {
-    /// Creates an empty reactor.
+    /// Creates an empty reactor whose keys `0..fixed` are kept for
+    /// [`Reactor::insert_at`].
     ///
     /// # Errors
     /// The poller cannot be created (no file descriptors left), or the platform has
     /// no level-triggered mode.
-    pub fn new() -> io::Result<Self> {
+    pub fn new(fixed: Key) -> io::Result<Self> {
         let poller = Poller::new()?;
         if !poller.supports_level() {
             return Err(io::Error::new(
@@ -78,20 +72,41 @@ impl<S: AsFd> Reactor<S> {
                 "the poller has no level-triggered mode on this platform",
             ));
         }
+        let slots = std::iter::repeat_with(|| None).take(fixed).collect();
         Ok(Reactor {
             poller,
-            events: Events::new(),
-            slots: Vec::new(),
+            slots,
             vacant: Vec::new(),
+            fixed,
         })
     }
 
-    /// Registers `source` and returns its key.
+    /// Registers `source` under a free key of its own and returns that key.
     ///
     /// # Errors
     /// The poller refused the source; it is dropped.
     pub fn insert(&mut self, source: S, interest: Interest) -> io::Result<Key> {
         let key = self.vacant.pop().unwrap_or(self.slots.len());
+        self.register(key, source, interest)?;
+        Ok(key)
+    }
+
+    /// Registers `source` under the fixed `key` (below the `fixed` given to
+    /// [`Reactor::new`]), replacing nothing: the key must be free.
+    ///
+    /// # Errors
+    /// The key is not a free fixed key, or the poller refused the source.
+    pub fn insert_at(&mut self, key: Key, source: S, interest: Interest) -> io::Result<()> {
+        if key >= self.fixed || self.slots[key].is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "not a free fixed key",
+            ));
+        }
+        self.register(key, source, interest)
+    }
+
+    fn register(&mut self, key: Key, source: S, interest: Interest) -> io::Result<()> {
         let event = Event::new(key, interest.readable, interest.writable);
         // SAFETY: the source is stored in the slab right below and `remove` (or
         // `drop`) deletes it from the poller before it is ever dropped.
@@ -100,7 +115,7 @@ impl<S: AsFd> Reactor<S> {
                 .add_with_mode(source.as_fd().as_raw_fd(), event, PollMode::Level)
         };
         if let Err(error) = added {
-            if key < self.slots.len() {
+            if key >= self.fixed && key < self.slots.len() {
                 self.vacant.push(key);
             }
             return Err(error);
@@ -111,7 +126,7 @@ impl<S: AsFd> Reactor<S> {
         } else {
             self.slots[key] = slot;
         }
-        Ok(key)
+        Ok(())
     }
 
     /// The source registered under `key`, if any.
@@ -150,7 +165,9 @@ impl<S: AsFd> Reactor<S> {
         // Deleting can only fail for a descriptor the poller does not know, which
         // the slab rules out; the source is safe to drop either way.
         let _ = self.poller.delete(&slot.source);
-        self.vacant.push(key);
+        if key >= self.fixed {
+            self.vacant.push(key);
+        }
         Some(slot.source)
     }
 
@@ -162,24 +179,18 @@ impl<S: AsFd> Reactor<S> {
             .collect()
     }
 
-    /// Sleeps until a source is ready or `deadline` passes, then fills `ready`
-    /// (cleared first) with every source that became ready.
+    /// Sleeps until a source is ready or `deadline` passes, then appends to
+    /// `events` (which the caller clears) every source that became ready. An event
+    /// may name a key removed earlier in the same batch: handlers must tolerate it.
     ///
     /// # Errors
     /// The wait itself failed; EINTR is retried by the poller, so a signal shows up
     /// only as its self-pipe becoming readable.
-    pub fn turn(&mut self, deadline: Option<Instant>, ready: &mut Vec<Ready>) -> io::Result<()> {
-        ready.clear();
-        self.events.clear();
+    pub fn wait(&self, events: &mut Events, deadline: Option<Instant>) -> io::Result<()> {
         match deadline {
-            Some(deadline) => self.poller.wait_deadline(&mut self.events, deadline)?,
-            None => self.poller.wait(&mut self.events, None)?,
+            Some(deadline) => self.poller.wait_deadline(events, deadline)?,
+            None => self.poller.wait(events, None)?,
         };
-        ready.extend(self.events.iter().map(|event| Ready {
-            key: event.key,
-            readable: event.readable,
-            writable: event.writable,
-        }));
         Ok(())
     }
 }
@@ -205,37 +216,40 @@ mod tests {
 
     #[test]
     fn a_deadline_wakes_an_idle_reactor() {
-        let mut reactor: Reactor<UnixStream> = Reactor::new().expect("reactor");
+        let mut reactor: Reactor<UnixStream> = Reactor::new(0).expect("reactor");
         let (quiet, _peer) = pair();
         reactor.insert(quiet, Interest::READ).expect("insert");
-        let mut ready = Vec::new();
+        let mut events = Events::new();
         let deadline = Instant::now() + Duration::from_millis(20);
-        reactor.turn(Some(deadline), &mut ready).expect("turn");
-        assert!(ready.is_empty());
+        reactor.wait(&mut events, Some(deadline)).expect("wait");
+        assert!(events.is_empty());
         assert!(Instant::now() >= deadline);
     }
 
     #[test]
     fn level_triggered_interest_reports_until_served() {
-        let mut reactor = Reactor::new().expect("reactor");
+        let mut reactor = Reactor::new(0).expect("reactor");
         let (ours, mut theirs) = pair();
         let key = reactor.insert(ours, Interest::READ).expect("insert");
         theirs.write_all(b"x").expect("write");
-        let mut ready = Vec::new();
+        let mut events = Events::new();
         for _ in 0..2 {
-            reactor.turn(None, &mut ready).expect("turn");
+            events.clear();
+            reactor.wait(&mut events, None).expect("wait");
+            let ready: Vec<_> = events.iter().collect();
             assert_eq!(ready.len(), 1);
             assert!(ready[0].readable && ready[0].key == key);
         }
         reactor.set_interest(key, Interest::NONE).expect("modify");
+        events.clear();
         let soon = Instant::now() + Duration::from_millis(20);
-        reactor.turn(Some(soon), &mut ready).expect("turn");
-        assert!(ready.is_empty(), "a source without interest stays asleep");
+        reactor.wait(&mut events, Some(soon)).expect("wait");
+        assert!(events.is_empty(), "a source without interest stays asleep");
     }
 
     #[test]
     fn removed_keys_are_reused_and_sources_handed_back() {
-        let mut reactor = Reactor::new().expect("reactor");
+        let mut reactor = Reactor::new(0).expect("reactor");
         let (a, _a) = pair();
         let (b, _b) = pair();
         let first = reactor.insert(a, Interest::READ).expect("insert");
@@ -245,5 +259,19 @@ mod tests {
         let second = reactor.insert(b, Interest::WRITE).expect("insert");
         assert_eq!(first, second);
         assert_eq!(reactor.keys(), vec![second]);
+    }
+
+    #[test]
+    fn fixed_keys_are_never_handed_out() {
+        let mut reactor = Reactor::new(2).expect("reactor");
+        let (a, _a) = pair();
+        let (b, _b) = pair();
+        let (c, _c) = pair();
+        reactor.insert_at(1, a, Interest::READ).expect("fixed");
+        assert!(reactor.insert_at(1, b, Interest::READ).is_err());
+        assert_eq!(reactor.insert(c, Interest::READ).expect("insert"), 2);
+        assert!(reactor.remove(1).is_some());
+        let (d, _d) = pair();
+        assert_eq!(reactor.insert(d, Interest::READ).expect("insert"), 3);
     }
 }

@@ -71,22 +71,22 @@ fn resolve(address: &str) -> io::Result<Vec<SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reactor::{Interest, Reactor};
+    use crate::reactor::{Events, Interest, Reactor};
     use std::time::{Duration, Instant};
 
     #[test]
     fn a_finished_lookup_wakes_the_reactor() {
-        let mut reactor = Reactor::new().expect("reactor");
+        let mut reactor = Reactor::new(0).expect("reactor");
         let key = reactor
             .insert(
                 Lookup::start("localhost:80").expect("start"),
                 Interest::READ,
             )
             .expect("insert");
-        let mut ready = Vec::new();
+        let mut events = Events::new();
         let deadline = Instant::now() + Duration::from_secs(10);
-        reactor.turn(Some(deadline), &mut ready).expect("turn");
-        assert_eq!(ready.first().map(|event| event.key), Some(key));
+        reactor.wait(&mut events, Some(deadline)).expect("wait");
+        assert_eq!(events.iter().next().map(|event| event.key), Some(key));
         let lookup = reactor.get(key).expect("registered");
         let addresses = lookup.result().expect("finished").expect("resolved");
         assert!(addresses[0].is_ipv4(), "{addresses:?}");

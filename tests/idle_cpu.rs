@@ -27,6 +27,29 @@ fn idle_server_uses_no_cpu() {
 }
 
 #[test]
+fn a_hundred_idle_connections_cost_no_wakeups() {
+    // The idle timeout is one deadline for all of them, not a timer per connection.
+    let server = Server::start(&[
+        ("SERVER_IDLE_TIMEOUT", "30s"),
+        ("SERVER_LISTEN_BACKLOG", "128"),
+    ]);
+    let mut quiet: Vec<_> = (0..100).map(|_| server.connect()).collect();
+    for (i, conn) in quiet.iter_mut().enumerate() {
+        ping(conn, format!("conn {i}\n").as_bytes());
+    }
+    thread::sleep(Duration::from_millis(200));
+    let (used, woken) = usage_over_two_seconds(server.pid());
+    assert!(
+        used <= 1,
+        "server with 100 idle connections used {used} ticks in 2 s"
+    );
+    assert!(
+        woken <= 2,
+        "server with 100 idle connections woke up {woken} times in 2 s"
+    );
+}
+
+#[test]
 fn client_waiting_its_period_uses_no_cpu() {
     let server = Server::start(&[]);
     let address = server.addr.to_string();

@@ -214,7 +214,7 @@ fn server_config_limits_line_matches_the_contract() {
     let line = server.wait_line("action: config_limits |");
     assert_eq!(
         message(&line),
-        "action: config_limits | result: success | ip: server | bind_ip: 127.0.0.1 | max_connections: 10000 | max_line_bytes: 65536 | shutdown_grace: 500ms"
+        "action: config_limits | result: success | ip: server | bind_ip: 127.0.0.1 | max_connections: 10000 | max_line_bytes: 65536 | shutdown_grace: 500ms | max_buffered: 33554432 | idle_timeout: 1m0s"
     );
 }
 

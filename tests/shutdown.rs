@@ -96,9 +96,15 @@ fn sigterm_on_idle_server_exits_0_at_once() {
     let mut server = Server::start(&[]);
     let mut quiet = server.connect();
     ping(&mut quiet, b"hi\n");
+    // A well-behaved peer answers the server's FIN with its own: no wait for the grace.
+    let peer = thread::spawn(move || {
+        let rest = read_to_eof(&mut quiet);
+        drop(quiet);
+        rest
+    });
     server.signal_and_expect_clean_exit(SIGTERM, Duration::from_millis(500));
     assert!(
-        read_to_eof(&mut quiet).is_empty(),
+        peer.join().expect("peer thread").is_empty(),
         "an idle connection gets a clean EOF"
     );
     assert_shutdown_logged(&server, 1, CLOSED_OK);
@@ -158,6 +164,8 @@ fn drain_ends_as_soon_as_the_peer_has_read_everything() {
     let (mut server, mut late, written) = draining_server(Duration::from_millis(200));
     // The peer finally reads: it gets (a prefix of) its own bytes, then the connection ends.
     let got = read_until_closed(&mut late);
+    // The server's FIN came after the last echo; ours ends its wait.
+    late.shutdown(std::net::Shutdown::Write).expect("send FIN");
     let read_done = Instant::now();
     assert!(
         !got.is_empty() && got.len() <= written,

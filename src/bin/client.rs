@@ -10,6 +10,8 @@ use tp0::signals::SignalPipe;
 use tp0::{duration, exit};
 
 fn main() -> ExitCode {
+    // First of all: a SIGTERM before the handlers exist would be lost (as PID 1).
+    let signals = SignalPipe::install();
     let config = match exit::start("client", ClientConfig::load, |c| c.log_level) {
         Ok(config) => config,
         Err(code) => return code,
@@ -23,7 +25,7 @@ fn main() -> ExitCode {
         config.log_level
     );
     let id = config.id.clone();
-    let outcome = SignalPipe::install()
+    let outcome = signals
         .and_then(|signals| Client::new(config, signals))
         .map_err(Failure::Io)
         .and_then(Client::run);

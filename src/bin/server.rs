@@ -16,6 +16,9 @@ fn main() -> ExitCode {
     {
         return ExitCode::from(health::run_from_args());
     }
+    // First of all: a SIGTERM before the handlers exist would be lost (as PID 1) or
+    // kill the process without a word.
+    let signals = SignalPipe::install();
     let config = match exit::start("server", ServerConfig::load, |c| c.logging_level) {
         Ok(config) => config,
         Err(code) => return code,
@@ -27,14 +30,16 @@ fn main() -> ExitCode {
         config.logging_level
     );
     log::info!(
-        "action: config_limits | result: success | ip: {} | bind_ip: {} | max_connections: {} | max_line_bytes: {} | shutdown_grace: {}",
+        "action: config_limits | result: success | ip: {} | bind_ip: {} | max_connections: {} | max_line_bytes: {} | shutdown_grace: {} | max_buffered: {} | idle_timeout: {}",
         config.ip,
         config.bind_ip,
         config.max_connections,
         config.max_line_bytes,
-        duration::format(config.shutdown_grace)
+        duration::format(config.shutdown_grace),
+        config.max_buffered,
+        duration::format(config.idle_timeout)
     );
-    let code = match start(&config) {
+    let code = match signals.and_then(|signals| start(&config, signals)) {
         Ok(()) => exit::SUCCESS,
         Err(error) => {
             log::error!("action: server | result: fail | error: {error}");
@@ -44,9 +49,7 @@ fn main() -> ExitCode {
     exit::finish(code)
 }
 
-fn start(config: &ServerConfig) -> std::io::Result<()> {
-    // Handlers first: a SIGTERM that lands while binding is then not lost.
-    let signals = SignalPipe::install()?;
+fn start(config: &ServerConfig, signals: SignalPipe) -> std::io::Result<()> {
     let listener = server::bind(config)?;
     log::info!(
         "action: listen | result: success | address: {}",

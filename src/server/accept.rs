@@ -1,0 +1,89 @@
+//! Accepting: bounded per loop turn, paused at the connection cap and after errors
+//! such as EMFILE.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use super::{ACCEPT_BACKOFF, ACCEPTS_PER_TURN, LISTENER, Server, Source};
+use crate::connection::{Connection, is_transient};
+use crate::reactor::Interest;
+
+impl Server {
+    pub(super) fn accept(&mut self) {
+        for _ in 0..ACCEPTS_PER_TURN {
+            if !self.listening || self.serving >= self.max_connections {
+                break;
+            }
+            let Some(Source::Listener(listener)) = self.reactor.get(LISTENER) else {
+                return;
+            };
+            let (stream, peer) = match listener.accept() {
+                Ok(accepted) => accepted,
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error)
+                    if is_transient(&error) || error.kind() == io::ErrorKind::ConnectionAborted =>
+                {
+                    continue;
+                }
+                Err(error) => {
+                    // EMFILE and friends: the pending connection stays in the
+                    // backlog; try again after a pause instead of spinning on it.
+                    log::error!("action: accept_connections | result: fail | error: {error}");
+                    self.accept_retry = Some(Instant::now() + ACCEPT_BACKOFF);
+                    self.update_listener();
+                    return;
+                }
+            };
+            if let Err(error) = self.register(stream, peer) {
+                log::error!(
+                    "action: accept_connections | result: fail | ip: {} | error: {error}",
+                    peer.ip()
+                );
+            }
+        }
+        if self.serving >= self.max_connections {
+            log::warn!(
+                "action: accept_connections | result: in_progress | connections: {} | error: at SERVER_MAX_CONNECTIONS, new connections wait in the backlog",
+                self.serving
+            );
+            self.update_listener();
+        }
+    }
+
+    fn register(&mut self, stream: TcpStream, peer: SocketAddr) -> io::Result<()> {
+        stream.set_nonblocking(true)?;
+        // Each echo is one write: sending it at once beats Nagle's coalescing.
+        stream.set_nodelay(true)?;
+        let connection = Connection::new(stream, peer.ip(), self.max_line, self.tick);
+        self.reactor
+            .insert(Source::Peer(connection), Interest::READ)?;
+        self.connections += 1;
+        self.serving += 1;
+        if self.sweep_at.is_none() {
+            // The first connection starts the sweeps; one clock read per accept at most.
+            self.sweep_at = self.idle_sweep_after(Instant::now());
+        }
+        log::info!(
+            "action: accept_connections | result: success | ip: {}",
+            peer.ip()
+        );
+        Ok(())
+    }
+
+    /// Accepts only while below the connection cap and not backing off.
+    pub(super) fn update_listener(&mut self) {
+        if !self.listening {
+            return;
+        }
+        let accepting = self.serving < self.max_connections && self.accept_retry.is_none();
+        let interest = if accepting {
+            Interest::READ
+        } else {
+            Interest::NONE
+        };
+        if let Err(error) = self.reactor.set_interest(LISTENER, interest) {
+            log::error!("action: accept_connections | result: fail | error: {error}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Signals read in one loop turn are one shutdown request (SPEC §6): SIGINT and SIGTERM
+//! back to back (Ctrl-C while a supervisor stops the process) drain gracefully instead of
+//! forcing a cut.
+
+mod common;
+
+use common::{SIGINT, SIGTERM, Server, fill_until_blocked, pattern, read_to_eof};
+use std::time::{Duration, Instant};
+
+#[test]
+fn sigint_and_sigterm_together_drain_every_echo_and_exit_0() {
+    let mut server = Server::start(&[("SERVER_SHUTDOWN_GRACE", "10s")]);
+    let mut peer = server.connect();
+    // The peer has read nothing: the server owes it every byte.
+    let written = fill_until_blocked(&mut peer, 64 << 20);
+    // Stopped, the server takes both deliveries before its loop runs again: they
+    // arrive in one turn, deterministically.
+    server.signal(libc::SIGSTOP);
+    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our unreaped child.
+    let (a, b) = unsafe {
+        (
+            libc::kill(server.pid(), SIGINT),
+            libc::kill(server.pid(), SIGTERM),
+        )
+    };
+    assert_eq!((a, b), (0, 0), "kill");
+    let signalled = Instant::now();
+    // SAFETY: as above.
+    assert_eq!(
+        unsafe { libc::kill(server.pid(), libc::SIGCONT) },
+        0,
+        "kill"
+    );
+    server.wait_line("action: shutdown | result: in_progress | signal: ");
+    let echoed = read_to_eof(&mut peer);
+    drop(peer);
+    server.expect_clean_exit_within(signalled, Duration::from_secs(10));
+    // Every line the server logged as received is echoed (lines still unread in its
+    // socket at the signal are not owed); records it could not write are counted.
+    let lines = server.lines();
+    let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
+    let logged = count("action: receive_message | result: success");
+    let dropped: usize = lines
+        .iter()
+        .filter_map(|l| {
+            l.split("action: log_dropped | result: fail | records: ")
+                .nth(1)
+        })
+        .map(|n| n.trim().parse::<usize>().expect("record count"))
+        .sum();
+    let chunk = pattern();
+    assert!(
+        echoed.len() % 1024 == 0 && echoed.len() <= written,
+        "{} echoed",
+        echoed.len()
+    );
+    assert!(
+        logged * 1024 <= echoed.len() && echoed.len() <= (logged + dropped) * 1024,
+        "{} bytes echoed for {logged} lines logged ({dropped} records dropped)",
+        echoed.len()
+    );
+    for (i, piece) in echoed.chunks(chunk.len()).enumerate() {
+        assert!(piece == &chunk[..piece.len()], "echo differs in chunk {i}");
+    }
+    assert!(
+        !lines.iter().any(|l| l.contains("forced: true")),
+        "two signals in one turn forced the cut\n{}",
+        server.output()
+    );
+    server.wait_line("action: close_connection | result: success | ip: 127.0.0.1");
+}
