@@ -70,7 +70,11 @@ impl Client {
     /// The poller cannot be created or refuses the signal pipe.
     pub fn new(config: ClientConfig, signals: SignalPipe) -> io::Result<Self> {
         let mut reactor = Reactor::new(SIGNALS + 1)?;
-        reactor.insert_at(SIGNALS, signals.as_fd().try_clone_to_owned()?, Interest::READ)?;
+        reactor.insert_at(
+            SIGNALS,
+            signals.as_fd().try_clone_to_owned()?,
+            Interest::READ,
+        )?;
         let now = Instant::now();
         Ok(Client {
             reactor,
@@ -114,7 +118,8 @@ impl Client {
         loop {
             logging::flush();
             events.clear();
-            self.reactor.wait(&mut events, Some(self.phase.deadline()))?;
+            self.reactor
+                .wait(&mut events, Some(self.phase.deadline()))?;
             for event in events.iter() {
                 match event.key {
                     SIGNALS if self.on_signal() => return Ok(Outcome::Stopped),

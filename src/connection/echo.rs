@@ -3,9 +3,10 @@
 
 use std::io::{self, IoSlice, Write};
 
-use super::{Connection, is_transient};
+use super::Connection;
 use crate::escape::Escaped;
 use crate::framing;
+use crate::net::is_transient;
 
 impl Connection {
     pub(super) fn flush_output(&mut self) -> io::Result<()> {

@@ -6,7 +6,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use super::{ACCEPT_BACKOFF, ACCEPTS_PER_TURN, LISTENER, Server, Source};
-use crate::connection::{Connection, is_transient};
+use crate::connection::Connection;
+use crate::net::is_transient;
 use crate::reactor::Interest;
 
 impl Server {
