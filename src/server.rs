@@ -177,7 +177,8 @@ impl Server {
                 }
             }
             if timer_fired {
-                if let Some(Source::Timer(timer)) = self.reactor.get_mut(TIMER) {
+                // SAFETY: only the timer's own method runs; it keeps its descriptor.
+                if let Some(Source::Timer(timer)) = unsafe { self.reactor.get_mut(TIMER) } {
                     timer.clear();
                 }
                 self.on_deadlines(Instant::now());
@@ -209,7 +210,8 @@ impl Server {
             earliest(self.drain_deadline, self.accept_retry),
             self.sweep_at,
         );
-        match self.reactor.get_mut(TIMER) {
+        // SAFETY: only the timer's own method runs; it keeps its descriptor.
+        match unsafe { self.reactor.get_mut(TIMER) } {
             Some(Source::Timer(timer)) => timer.set(next),
             _ => Ok(()),
         }

@@ -53,7 +53,8 @@ impl Server {
         let spent = self.budget_spent;
         let tick = self.tick;
         // A stale event: the key was closed earlier in this batch.
-        let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+        // SAFETY: only the connection's methods run; none replaces or closes its socket.
+        let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
             return;
         };
         let before = Before::of(connection);
@@ -85,7 +86,8 @@ impl Server {
     /// over-long line ends its input, a finished one closes, any other gets the
     /// interest its state derives; the totals follow what it now holds.
     pub(super) fn settle(&mut self, key: Key, before: Before, step: Step) {
-        let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+        // SAFETY: only the connection's methods run; none replaces or closes its socket.
+        let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
             return;
         };
         let step = match step {
@@ -176,7 +178,9 @@ impl Server {
         let mut next_linger: Option<Instant> = None;
         let mut watched = false;
         for key in self.peer_keys() {
-            let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+            // SAFETY: only the connection's methods run; none replaces or closes its
+            // socket (closing goes through `Server::close`, which removes it first).
+            let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
                 continue;
             };
             let idle =

@@ -12,7 +12,8 @@ use crate::duration;
 
 impl Server {
     pub(super) fn on_signal(&mut self) {
-        let Some(Source::Signals(pipe)) = self.reactor.get_mut(SIGNALS) else {
+        // SAFETY: only the pipe's own method runs; it keeps its descriptor.
+        let Some(Source::Signals(pipe)) = (unsafe { self.reactor.get_mut(SIGNALS) }) else {
             return;
         };
         // Drained before acting: see the signals module. Everything read in one
@@ -41,7 +42,8 @@ impl Server {
         drop(self.reactor.remove(LISTENER));
         log::info!("action: close_listener | result: success");
         for key in self.peer_keys() {
-            let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+            // SAFETY: only the connection's methods run; none replaces or closes its socket.
+            let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
                 continue;
             };
             let before = Before::of(connection);
