@@ -98,8 +98,7 @@ impl ServerConfig {
     /// # Errors
     /// Bad usage, an unreadable explicit file, an unknown key or an invalid value.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
-        let path = ConfigPath::from_args(args, SERVER_CONFIG_ENV, SERVER_CONFIG_DEFAULT, env)?;
-        Self::from_sources(&Sources::load(&path, &SERVER_KEYS, env)?)
+        load(args, env)
     }
 
     /// Reads the server's configuration from the contents of a config file alone.
@@ -107,9 +106,14 @@ impl ServerConfig {
     /// # Errors
     /// The file breaks the INI rules, or has an unknown key or an invalid value.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let sources = Sources::from_bytes(Path::new("<bytes>"), bytes, &SERVER_KEYS, &no_env)?;
-        Self::from_sources(&sources)
+        from_file_bytes(bytes)
     }
+}
+
+impl Program for ServerConfig {
+    const KEYS: &'static [Key] = &SERVER_KEYS;
+    const FILE_ENV: &'static str = SERVER_CONFIG_ENV;
+    const FILE_DEFAULT: &'static str = SERVER_CONFIG_DEFAULT;
 
     fn from_sources(sources: &Sources<'_>) -> Result<Self, ConfigError> {
         let defaults = ServerConfig::default();
@@ -205,8 +209,7 @@ impl ClientConfig {
     /// # Errors
     /// Bad usage, an unreadable explicit file, an unknown key or an invalid value.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
-        let path = ConfigPath::from_args(args, CLIENT_CONFIG_ENV, CLIENT_CONFIG_DEFAULT, env)?;
-        Self::from_sources(&Sources::load(&path, &CLIENT_KEYS, env)?)
+        load(args, env)
     }
 
     /// Reads the client's configuration from the contents of a config file alone.
@@ -214,9 +217,14 @@ impl ClientConfig {
     /// # Errors
     /// The file breaks the INI rules, or has an unknown key or an invalid value.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let sources = Sources::from_bytes(Path::new("<bytes>"), bytes, &CLIENT_KEYS, &no_env)?;
-        Self::from_sources(&sources)
+        from_file_bytes(bytes)
     }
+}
+
+impl Program for ClientConfig {
+    const KEYS: &'static [Key] = &CLIENT_KEYS;
+    const FILE_ENV: &'static str = CLIENT_CONFIG_ENV;
+    const FILE_DEFAULT: &'static str = CLIENT_CONFIG_DEFAULT;
 
     fn from_sources(sources: &Sources<'_>) -> Result<Self, ConfigError> {
         let defaults = ClientConfig::default();
@@ -236,6 +244,30 @@ impl ClientConfig {
             log_level: sources.parse_or(&CLI_LOG_LEVEL, defaults.log_level, parse_level)?,
         })
     }
+}
+
+/// One program's configuration: its keys, where its file is, how its values are
+/// read. Both programs load through the same two functions below.
+trait Program: Sized {
+    /// Every key the file may hold.
+    const KEYS: &'static [Key];
+    /// The environment variable that names the config file.
+    const FILE_ENV: &'static str;
+    /// The config file when none is named.
+    const FILE_DEFAULT: &'static str;
+
+    /// The typed configuration from the layered sources.
+    fn from_sources(sources: &Sources<'_>) -> Result<Self, ConfigError>;
+}
+
+fn load<C: Program>(args: &[OsString], env: EnvLookup<'_>) -> Result<C, ConfigError> {
+    let path = ConfigPath::from_args(args, C::FILE_ENV, C::FILE_DEFAULT, env)?;
+    C::from_sources(&Sources::load(&path, C::KEYS, env)?)
+}
+
+fn from_file_bytes<C: Program>(bytes: &[u8]) -> Result<C, ConfigError> {
+    let sources = Sources::from_bytes(Path::new("<bytes>"), bytes, C::KEYS, &no_env)?;
+    C::from_sources(&sources)
 }
 
 fn no_env(_: &str) -> Option<OsString> {

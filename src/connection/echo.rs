@@ -9,6 +9,7 @@ use crate::framing;
 use crate::net::is_transient;
 
 impl Connection {
+    /// Writes pending output until the socket would block or nothing is left.
     pub(super) fn flush_output(&mut self) -> io::Result<()> {
         while self.pending() > 0 {
             match self.stream.write(&self.output[self.sent..]) {
@@ -63,6 +64,7 @@ impl Connection {
     }
 }
 
+/// Logs each line of `run` (complete lines, or an unterminated tail) for `peer`.
 pub(super) fn log_lines(peer: &str, run: &[u8]) {
     for line in framing::lines(run) {
         log::info!(

@@ -11,6 +11,7 @@ use crate::net::is_transient;
 use crate::reactor::Interest;
 
 impl Server {
+    /// Accepts what the backlog holds, up to the cap and `ACCEPTS_PER_TURN`.
     pub(super) fn accept(&mut self) {
         for _ in 0..ACCEPTS_PER_TURN {
             if !self.listening || self.serving >= self.max_connections {

@@ -39,6 +39,7 @@ pub(super) struct Before {
 }
 
 impl Before {
+    /// The totals' share of `connection` now.
     #[inline(always)]
     pub(super) fn of(connection: &Connection) -> Self {
         Before {
@@ -49,6 +50,7 @@ impl Before {
 }
 
 impl Server {
+    /// Serves a readiness event on the connection under `key`, then settles it.
     pub(super) fn on_peer(&mut self, key: Key, readable: bool, writable: bool) {
         let spent = self.budget_spent;
         let tick = self.tick;
@@ -222,12 +224,14 @@ impl Server {
             .min();
     }
 
+    /// Keys of every registered connection, a copy so closing while iterating is safe.
     pub(super) fn peer_keys(&self) -> Vec<Key> {
         let keys = self.reactor.keys().into_iter();
         keys.filter(|&key| matches!(self.reactor.get(key), Some(Source::Peer(_))))
             .collect()
     }
 
+    /// Unregisters and closes the connection under `key`, settles the totals, logs why.
     pub(super) fn close(&mut self, key: Key, closing: Closing) {
         let Some(Source::Peer(connection)) = self.reactor.remove(key) else {
             return;

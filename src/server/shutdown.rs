@@ -11,6 +11,7 @@ use super::{LISTENER, SIGNALS, Server, Source};
 use crate::duration;
 
 impl Server {
+    /// The first signal begins the drain, a signal in a later turn cuts it short.
     pub(super) fn on_signal(&mut self) {
         // SAFETY: only the pipe's own method runs; it keeps its descriptor.
         let Some(Source::Signals(pipe)) = (unsafe { self.reactor.get_mut(SIGNALS) }) else {
@@ -60,12 +61,14 @@ impl Server {
         }
     }
 
+    /// Closes every connection now, for `why`, unsent echoes included.
     pub(super) fn cut_all(&mut self, why: &'static str) {
         for key in self.peer_keys() {
             self.close(key, Closing::Cut(why));
         }
     }
 
+    /// The last step of a shutdown: the pipe and its handlers go, and it is logged.
     pub(super) fn close_signal_pipe(&mut self) {
         drop(self.reactor.remove(SIGNALS));
         log::info!("action: close_signal_pipe | result: success");
