@@ -20,11 +20,13 @@ pub fn server() -> ExitCode {
     {
         return ExitCode::from(health::run_from_args());
     }
-    let (config, signals) =
-        match startup::prepare("server", ServerConfig::load, |c| c.logging_level) {
-            Ok(prepared) => prepared,
-            Err(code) => return code,
-        };
+    // First of all: a SIGTERM before the handlers exist would be lost (as PID 1) or
+    // kill the process without a word.
+    let signals = SignalPipe::install();
+    let config = match startup::configure("server", ServerConfig::load, |c| c.logging_level) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
     log::info!(
         "action: config | result: success | port: {} | listen_backlog: {} | logging_level: {}",
         config.port,
@@ -63,8 +65,10 @@ fn serve(config: &ServerConfig, signals: SignalPipe) -> io::Result<()> {
 /// `client [--config PATH]`: the course client. Exit 0 also when a signal
 /// stopped it.
 pub fn client() -> ExitCode {
-    let (config, signals) = match startup::prepare("client", ClientConfig::load, |c| c.log_level) {
-        Ok(prepared) => prepared,
+    // First of all: a SIGTERM before the handlers exist would be lost (as PID 1).
+    let signals = SignalPipe::install();
+    let config = match startup::configure("client", ClientConfig::load, |c| c.log_level) {
+        Ok(config) => config,
         Err(code) => return code,
     };
     log::info!(
