@@ -1,7 +1,59 @@
 //! `server [--config PATH]`: the echo server. Exit codes: 0 after a graceful
 //! shutdown, 1 on a runtime failure, 2 on bad configuration.
-//! `server --health-check [--config PATH]`: probes a running server.
+//! `server --health-check [--config PATH]`: probes a running server (see `tp0::health`).
 
-fn main() -> std::process::ExitCode {
-    tp0::programs::server()
+use std::process::ExitCode;
+
+use tp0::config::ServerConfig;
+use tp0::server::{self, Server};
+use tp0::signals::SignalPipe;
+use tp0::{duration, health, startup};
+
+fn main() -> ExitCode {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "--health-check")
+    {
+        return ExitCode::from(health::run_from_args());
+    }
+    // First of all: a SIGTERM before the handlers exist would be lost (as PID 1) or
+    // kill the process without a word.
+    let signals = SignalPipe::install();
+    let config = match startup::configure("server", ServerConfig::load, |c| c.logging_level) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    log::info!(
+        "action: config | result: success | port: {} | listen_backlog: {} | logging_level: {}",
+        config.port,
+        config.listen_backlog,
+        config.logging_level
+    );
+    log::info!(
+        "action: config_limits | result: success | ip: {} | bind_ip: {} | max_connections: {} | max_line_bytes: {} | shutdown_grace: {} | max_buffered: {} | idle_timeout: {}",
+        config.ip,
+        config.bind_ip,
+        config.max_connections,
+        config.max_line_bytes,
+        duration::format(config.shutdown_grace),
+        config.max_buffered,
+        duration::format(config.idle_timeout)
+    );
+    let code = match signals.and_then(|signals| start(&config, signals)) {
+        Ok(()) => startup::SUCCESS,
+        Err(error) => {
+            log::error!("action: server | result: fail | error: {error}");
+            startup::FAILURE
+        }
+    };
+    startup::finish(code)
+}
+
+fn start(config: &ServerConfig, signals: SignalPipe) -> std::io::Result<()> {
+    let listener = server::bind(config)?;
+    log::info!(
+        "action: listen | result: success | address: {}",
+        listener.local_addr()?
+    );
+    Server::new(listener, signals, config)?.run()
 }
