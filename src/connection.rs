@@ -6,12 +6,13 @@
 //! boundaries and whose writes complete allocates nothing, so ten thousand idle
 //! ones cost little more than their sockets.
 
-use std::io::{self, Read};
+use std::io::Read;
 use std::net::{IpAddr, Shutdown, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use crate::framing::Framer;
+use crate::net::is_transient;
 use crate::reactor::Interest;
 
 mod echo;
@@ -254,14 +255,6 @@ impl AsFd for Connection {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
     }
-}
-
-/// Errors after which the same call may simply be tried again later.
-pub fn is_transient(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-    )
 }
 
 #[cfg(test)]

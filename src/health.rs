@@ -15,7 +15,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use crate::config::ServerConfig;
-use crate::exit;
+use crate::startup;
 
 /// The whole probe, connect to close, stays within this bound (Docker's and
 /// Kubernetes' probe timeouts are set to 1 s).
@@ -31,15 +31,15 @@ pub fn run_from_args() -> u8 {
         Ok(config) => config,
         Err(error) => {
             eprintln!("server --health-check: configuration error: {error}");
-            return exit::USAGE;
+            return startup::USAGE;
         }
     };
     let address = SocketAddr::new(loopback_for(config.bind_ip), config.port);
     match probe(address, BOUND) {
-        Ok(()) => exit::SUCCESS,
+        Ok(()) => startup::SUCCESS,
         Err(error) => {
             eprintln!("server --health-check: {address}: {error}");
-            exit::FAILURE
+            startup::FAILURE
         }
     }
 }

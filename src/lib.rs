@@ -8,21 +8,25 @@
 
 #![warn(missing_docs)]
 
+// Public: what the binaries, tests/ and fuzz/ import. The rest is private, so that
+// every use of the reactor (and of its `unsafe` registration) is inside this crate.
 pub mod client;
 pub mod config;
-mod config_file;
-pub mod connection;
 pub mod duration;
-pub mod escape;
-pub mod exit;
-pub mod framing;
 pub mod health;
-pub mod logging;
 pub mod parsers;
-pub mod reactor;
-pub mod resolver;
 pub mod server;
-pub mod settings;
 pub mod signals;
-pub mod timer;
+pub mod startup;
+
+mod config_file;
+mod connection;
+mod escape;
+mod framing;
+mod logging;
+mod net;
+mod reactor;
+mod resolver;
+mod sources;
+mod timer;
 mod values;

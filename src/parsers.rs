@@ -7,7 +7,7 @@ pub use crate::duration::{
 };
 pub use crate::escape::needs_escape;
 pub use crate::framing::{Framer, LineTooLong, Pushed};
-pub use crate::settings::ConfigError;
+pub use crate::sources::ConfigError;
 
 /// Log-safe text for `bytes`, as every record shows peer-controlled text.
 pub fn escape(bytes: &[u8]) -> String {

@@ -108,8 +108,10 @@ impl<S: AsFd> Reactor<S> {
 
     fn register(&mut self, key: Key, source: S, interest: Interest) -> io::Result<()> {
         let event = Event::new(key, interest.readable, interest.writable);
-        // SAFETY: the source is stored in the slab right below and `remove` (or
-        // `drop`) deletes it from the poller before it is ever dropped.
+        // SAFETY: the source is stored in the slab right below and leaves it only
+        // through `remove` or `drop`, which delete it from the poller first. Safe
+        // code reaches it by `&` only (`get`); `get_mut` is unsafe, its callers
+        // promise not to replace the source or close its descriptor.
         let added = unsafe {
             self.poller
                 .add_with_mode(source.as_fd().as_raw_fd(), event, PollMode::Level)
@@ -135,7 +137,13 @@ impl<S: AsFd> Reactor<S> {
     }
 
     /// The source registered under `key`, if any, to change its state.
-    pub fn get_mut(&mut self, key: Key) -> Option<&mut S> {
+    ///
+    /// # Safety
+    /// The caller must not replace the source (assign to it, `mem::replace` or
+    /// `mem::swap` it) nor close or replace the descriptor it holds: that
+    /// descriptor is registered in the poller, which must see it deleted (by
+    /// [`Reactor::remove`]) before it is closed.
+    pub unsafe fn get_mut(&mut self, key: Key) -> Option<&mut S> {
         self.slots
             .get_mut(key)?
             .as_mut()

@@ -14,11 +14,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use socket2::{Domain, Protocol, Socket, Type};
-
 use crate::config::ServerConfig;
 use crate::connection::Connection;
 use crate::logging;
+use crate::net::tcp_socket;
 use crate::reactor::{Events, Interest, Key, Reactor};
 use crate::signals::SignalPipe;
 use crate::timer::Timer;
@@ -72,16 +71,11 @@ impl AsFd for Source {
 /// The address cannot be bound (in use, not local, no permission).
 pub fn bind(config: &ServerConfig) -> io::Result<TcpListener> {
     let address = SocketAddr::new(config.bind_ip, config.port);
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
+    let socket = tcp_socket(address)?;
     // A restarted server must not wait for the old connections' TIME_WAIT.
     socket.set_reuse_address(true)?;
     socket.bind(&address.into())?;
     socket.listen(config.listen_backlog)?;
-    socket.set_nonblocking(true)?;
     Ok(socket.into())
 }
 
@@ -183,7 +177,8 @@ impl Server {
                 }
             }
             if timer_fired {
-                if let Some(Source::Timer(timer)) = self.reactor.get_mut(TIMER) {
+                // SAFETY: only the timer's own method runs; it keeps its descriptor.
+                if let Some(Source::Timer(timer)) = unsafe { self.reactor.get_mut(TIMER) } {
                     timer.clear();
                 }
                 self.on_deadlines(Instant::now());
@@ -215,7 +210,8 @@ impl Server {
             earliest(self.drain_deadline, self.accept_retry),
             self.sweep_at,
         );
-        match self.reactor.get_mut(TIMER) {
+        // SAFETY: only the timer's own method runs; it keeps its descriptor.
+        match unsafe { self.reactor.get_mut(TIMER) } {
             Some(Source::Timer(timer)) => timer.set(next),
             _ => Ok(()),
         }

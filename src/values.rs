@@ -66,6 +66,7 @@ pub(crate) fn parse_id(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A host name or address as the course's `SERVER_IP`: shown, never resolved here.
 pub(crate) fn parse_host(text: &str) -> Result<String, String> {
     let valid = text
         .chars()

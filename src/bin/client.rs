@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use tp0::client::{Client, Failure};
 use tp0::config::ClientConfig;
 use tp0::signals::SignalPipe;
-use tp0::{duration, exit};
+use tp0::{duration, startup};
 
 fn main() -> ExitCode {
     // First of all: a SIGTERM before the handlers exist would be lost (as PID 1).
     let signals = SignalPipe::install();
-    let config = match exit::start("client", ClientConfig::load, |c| c.log_level) {
+    let config = match startup::configure("client", ClientConfig::load, |c| c.log_level) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -30,13 +30,13 @@ fn main() -> ExitCode {
         .map_err(Failure::Io)
         .and_then(Client::run);
     let code = match outcome {
-        Ok(_) => exit::SUCCESS,
+        Ok(_) => startup::SUCCESS,
         Err(Failure::Io(error)) => {
             log::error!("action: client | result: fail | client_id: {id} | error: {error}");
-            exit::FAILURE
+            startup::FAILURE
         }
         // Logged where it happened, with its details.
-        Err(Failure::GaveUp | Failure::WrongEcho) => exit::FAILURE,
+        Err(Failure::GaveUp | Failure::WrongEcho) => startup::FAILURE,
     };
-    exit::finish(code)
+    startup::finish(code)
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use tp0::config::ServerConfig;
 use tp0::server::{self, Server};
 use tp0::signals::SignalPipe;
-use tp0::{duration, exit, health};
+use tp0::{duration, health, startup};
 
 fn main() -> ExitCode {
     if std::env::args_os()
@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     // First of all: a SIGTERM before the handlers exist would be lost (as PID 1) or
     // kill the process without a word.
     let signals = SignalPipe::install();
-    let config = match exit::start("server", ServerConfig::load, |c| c.logging_level) {
+    let config = match startup::configure("server", ServerConfig::load, |c| c.logging_level) {
         Ok(config) => config,
         Err(code) => return code,
     };
@@ -40,13 +40,13 @@ fn main() -> ExitCode {
         duration::format(config.idle_timeout)
     );
     let code = match signals.and_then(|signals| start(&config, signals)) {
-        Ok(()) => exit::SUCCESS,
+        Ok(()) => startup::SUCCESS,
         Err(error) => {
             log::error!("action: server | result: fail | error: {error}");
-            exit::FAILURE
+            startup::FAILURE
         }
     };
-    exit::finish(code)
+    startup::finish(code)
 }
 
 fn start(config: &ServerConfig, signals: SignalPipe) -> std::io::Result<()> {

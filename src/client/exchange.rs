@@ -5,11 +5,9 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use socket2::{Domain, Protocol, Socket, Type};
-
 use super::echo::{self, Verdict};
 use super::phase::{Phase, Step};
-use crate::connection::is_transient;
+use crate::net::{is_transient, tcp_socket};
 
 /// What a wake-up did to the attempt in flight.
 #[derive(Debug)]
@@ -119,12 +117,7 @@ const EINPROGRESS: i32 = 115;
 /// # Errors
 /// The socket cannot be created, or the connect failed at once.
 pub fn open_connection(address: SocketAddr) -> io::Result<TcpStream> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_nonblocking(true)?;
+    let socket = tcp_socket(address)?;
     match socket.connect(&address.into()) {
         Ok(()) => {}
         Err(error) if error.raw_os_error() == Some(EINPROGRESS) => {}

@@ -3,11 +3,13 @@
 
 use std::io::{self, IoSlice, Write};
 
-use super::{Connection, is_transient};
+use super::Connection;
 use crate::escape::Escaped;
 use crate::framing;
+use crate::net::is_transient;
 
 impl Connection {
+    /// Writes pending output until the socket would block or nothing is left.
     pub(super) fn flush_output(&mut self) -> io::Result<()> {
         while self.pending() > 0 {
             match self.stream.write(&self.output[self.sent..]) {
@@ -62,6 +64,7 @@ impl Connection {
     }
 }
 
+/// Logs each line of `run` (complete lines, or an unterminated tail) for `peer`.
 pub(super) fn log_lines(peer: &str, run: &[u8]) {
     for line in framing::lines(run) {
         log::info!(

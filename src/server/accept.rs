@@ -6,10 +6,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use super::{ACCEPT_BACKOFF, ACCEPTS_PER_TURN, LISTENER, Server, Source};
-use crate::connection::{Connection, is_transient};
+use crate::connection::Connection;
+use crate::net::is_transient;
 use crate::reactor::Interest;
 
 impl Server {
+    /// Accepts what the backlog holds, up to the cap and `ACCEPTS_PER_TURN`.
     pub(super) fn accept(&mut self) {
         for _ in 0..ACCEPTS_PER_TURN {
             if !self.listening || self.serving >= self.max_connections {

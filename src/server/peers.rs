@@ -39,6 +39,7 @@ pub(super) struct Before {
 }
 
 impl Before {
+    /// The totals' share of `connection` now.
     #[inline(always)]
     pub(super) fn of(connection: &Connection) -> Self {
         Before {
@@ -49,11 +50,13 @@ impl Before {
 }
 
 impl Server {
+    /// Serves a readiness event on the connection under `key`, then settles it.
     pub(super) fn on_peer(&mut self, key: Key, readable: bool, writable: bool) {
         let spent = self.budget_spent;
         let tick = self.tick;
         // A stale event: the key was closed earlier in this batch.
-        let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+        // SAFETY: only the connection's methods run; none replaces or closes its socket.
+        let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
             return;
         };
         let before = Before::of(connection);
@@ -85,7 +88,8 @@ impl Server {
     /// over-long line ends its input, a finished one closes, any other gets the
     /// interest its state derives; the totals follow what it now holds.
     pub(super) fn settle(&mut self, key: Key, before: Before, step: Step) {
-        let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+        // SAFETY: only the connection's methods run; none replaces or closes its socket.
+        let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
             return;
         };
         let step = match step {
@@ -176,7 +180,9 @@ impl Server {
         let mut next_linger: Option<Instant> = None;
         let mut watched = false;
         for key in self.peer_keys() {
-            let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+            // SAFETY: only the connection's methods run; none replaces or closes its
+            // socket (closing goes through `Server::close`, which removes it first).
+            let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
                 continue;
             };
             let idle =
@@ -218,12 +224,14 @@ impl Server {
             .min();
     }
 
+    /// Keys of every registered connection, a copy so closing while iterating is safe.
     pub(super) fn peer_keys(&self) -> Vec<Key> {
         let keys = self.reactor.keys().into_iter();
         keys.filter(|&key| matches!(self.reactor.get(key), Some(Source::Peer(_))))
             .collect()
     }
 
+    /// Unregisters and closes the connection under `key`, settles the totals, logs why.
     pub(super) fn close(&mut self, key: Key, closing: Closing) {
         let Some(Source::Peer(connection)) = self.reactor.remove(key) else {
             return;

@@ -11,8 +11,10 @@ use super::{LISTENER, SIGNALS, Server, Source};
 use crate::duration;
 
 impl Server {
+    /// The first signal begins the drain, a signal in a later turn cuts it short.
     pub(super) fn on_signal(&mut self) {
-        let Some(Source::Signals(pipe)) = self.reactor.get_mut(SIGNALS) else {
+        // SAFETY: only the pipe's own method runs; it keeps its descriptor.
+        let Some(Source::Signals(pipe)) = (unsafe { self.reactor.get_mut(SIGNALS) }) else {
             return;
         };
         // Drained before acting: see the signals module. Everything read in one
@@ -41,7 +43,8 @@ impl Server {
         drop(self.reactor.remove(LISTENER));
         log::info!("action: close_listener | result: success");
         for key in self.peer_keys() {
-            let Some(Source::Peer(connection)) = self.reactor.get_mut(key) else {
+            // SAFETY: only the connection's methods run; none replaces or closes its socket.
+            let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
                 continue;
             };
             let before = Before::of(connection);
@@ -58,12 +61,14 @@ impl Server {
         }
     }
 
+    /// Closes every connection now, for `why`, unsent echoes included.
     pub(super) fn cut_all(&mut self, why: &'static str) {
         for key in self.peer_keys() {
             self.close(key, Closing::Cut(why));
         }
     }
 
+    /// The last step of a shutdown: the pipe and its handlers go, and it is logged.
     pub(super) fn close_signal_pipe(&mut self) {
         drop(self.reactor.remove(SIGNALS));
         log::info!("action: close_signal_pipe | result: success");

@@ -1,5 +1,5 @@
-//! What both programs do before their loop starts and how they end: read the
-//! configuration, start the logger, and map failures to the exit codes of SPEC §6.
+//! Start-up and exit of both programs: read the configuration, start the logger,
+//! and map failures to the exit codes of SPEC §6.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use log::LevelFilter;
 
 use crate::logging;
-use crate::settings::{ConfigError, EnvLookup};
+use crate::sources::{ConfigError, EnvLookup};
 
 /// Done, or shut down gracefully.
 pub const SUCCESS: u8 = 0;
@@ -21,7 +21,7 @@ pub const USAGE: u8 = 2;
 ///
 /// # Errors
 /// The exit code to end with; the reason was printed on stderr.
-pub fn start<C>(
+pub fn configure<C>(
     program: &str,
     load: impl FnOnce(&[OsString], EnvLookup<'_>) -> Result<C, ConfigError>,
     level_of: impl FnOnce(&C) -> LevelFilter,
