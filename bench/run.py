@@ -639,6 +639,8 @@ def render(meta, servers, tp, extra):
 
 def build(servers):
     log("building the C baseline and the bench package")
+    # cc writes into bench/target before cargo would have created it.
+    os.makedirs(os.path.dirname(C_BIN), exist_ok=True)
     subprocess.run(["cc", "-O2", "-Wall", "-o", C_BIN, os.path.join(HERE, "baselines", "epoll_echo.c")],
                    check=True)
     subprocess.run(["cargo", "build", "--release", "--quiet", "--manifest-path",
