@@ -434,30 +434,19 @@ impl Server {
         env: &[(&str, &str)],
         hold_after: Option<&str>,
     ) -> Server {
-        let config = TempFile::new("server.ini", contents);
-        let path = config.path().to_string();
-        let mut all = vec![
+        let mut defaults = vec![
             ("SERVER_PORT", "0"),
             ("SERVER_BIND_IP", "127.0.0.1"),
             ("LOGGING_LEVEL", "INFO"),
         ];
         // Keys the file sets are left to it (the env would win).
-        all.retain(|(key, _)| !contents.contains(key));
-        all.extend_from_slice(env);
-        let args = ["--config", path.as_str()];
-        let args: &[&str] = if via_env {
-            all.push(("SERVER_CONFIG_FILE", &path));
-            &[]
-        } else {
-            &args
+        defaults.retain(|(key, _)| !contents.contains(key));
+        let file = ConfigFile {
+            contents,
+            via_env: via_env.then_some("SERVER_CONFIG_FILE"),
         };
-        Server::attach(Proc::spawn_holding(
-            SERVER,
-            args,
-            &all,
-            vec![config],
-            hold_after,
-        ))
+        let proc = file.spawn(SERVER, &[&defaults, env].concat(), hold_after);
+        Server::attach(proc)
     }
 
     /// A server started some other way (e.g. through a shell that sets limits): waits for
@@ -508,9 +497,7 @@ pub fn start_client(address: &str, env: &[(&str, &str)]) -> Proc {
 /// Like [`start_client`], with `contents` as the config file, named by `--config` or, if
 /// `via_env`, by `CLI_CONFIG_FILE`; the address comes from `env` or the file.
 pub fn start_client_with_config(contents: &str, via_env: bool, env: &[(&str, &str)]) -> Proc {
-    let config = TempFile::new("client.ini", contents);
-    let path = config.path().to_string();
-    let mut all = vec![
+    let mut defaults = vec![
         ("CLI_ID", "1"),
         ("CLI_LOOP_AMOUNT", "1"),
         ("CLI_LOOP_PERIOD", "10ms"),
@@ -518,19 +505,38 @@ pub fn start_client_with_config(contents: &str, via_env: bool, env: &[(&str, &st
     ];
     // Keys the file sets are left to it (the env would win): `CLI_LOOP_PERIOD` is the
     // file's `period =`.
-    all.retain(|(key, _)| {
+    defaults.retain(|(key, _)| {
         let name = key.rsplit('_').next().unwrap_or(key).to_lowercase();
         !contents.contains(&format!("{name} ="))
     });
-    all.extend_from_slice(env);
-    let args = ["--config", path.as_str()];
-    let args: &[&str] = if via_env {
-        all.push(("CLI_CONFIG_FILE", &path));
-        &[]
-    } else {
-        &args
+    let file = ConfigFile {
+        contents,
+        via_env: via_env.then_some("CLI_CONFIG_FILE"),
     };
-    Proc::spawn(CLIENT, args, &all, vec![config])
+    file.spawn(CLIENT, &[&defaults, env].concat(), None)
+}
+
+/// A config file for a program: named by `--config`, or by the variable in `via_env`.
+struct ConfigFile<'a> {
+    contents: &'a str,
+    via_env: Option<&'static str>,
+}
+
+impl ConfigFile<'_> {
+    /// Starts `program` with this file and `env`; see [`Proc::spawn_holding`].
+    fn spawn(&self, program: &str, env: &[(&str, &str)], hold_after: Option<&str>) -> Proc {
+        let config = TempFile::new("config.ini", self.contents);
+        let path = config.path().to_string();
+        let mut env = env.to_vec();
+        let args = match self.via_env {
+            Some(var) => {
+                env.push((var, &path));
+                vec![]
+            }
+            None => vec!["--config", path.as_str()],
+        };
+        Proc::spawn_holding(program, &args, &env, vec![config], hold_after)
+    }
 }
 
 /// A loopback port that was free a moment ago.
