@@ -20,27 +20,6 @@ fn line(n: usize) -> Vec<u8> {
     line
 }
 
-fn received_lines(server: &Server) -> usize {
-    let lines = server.lines();
-    lines
-        .iter()
-        .filter(|l| l.contains("action: receive_message | result: success"))
-        .count()
-}
-
-/// Records the server reported dropped (its stdout reader fell behind), in total.
-fn dropped_records(server: &Server) -> usize {
-    let lines = server.lines();
-    lines
-        .iter()
-        .filter_map(|l| {
-            l.split("action: log_dropped | result: fail | records: ")
-                .nth(1)
-        })
-        .map(|n| n.trim().parse::<usize>().expect("record count"))
-        .sum()
-}
-
 #[test]
 fn sigterm_while_the_peer_still_sends_delivers_every_logged_echo_then_eof() {
     const BEFORE_SIGNAL: usize = 2000;
@@ -87,7 +66,10 @@ fn sigterm_while_the_peer_still_sends_delivers_every_logged_echo_then_eof() {
     }
     // Every line logged as received was echoed, and nothing else (records the test's
     // stdout reader was too slow for are counted by the server, not lost silently).
-    let (logged, dropped) = (received_lines(&server), dropped_records(&server));
+    let (logged, dropped) = (
+        server.count_lines("action: receive_message | result: success"),
+        server.dropped_records(),
+    );
     assert!(
         logged <= echoed_lines && echoed_lines <= logged + dropped && echoed_lines <= sent,
         "{echoed_lines} lines echoed, {logged} logged as received, {dropped} records dropped, {sent} sent\n{}",
@@ -122,7 +104,10 @@ fn an_overlong_line_keeps_the_echoes_of_the_lines_before_it() {
         .lines()
         .collect();
     assert!(got == expected, "the echoes differ from the valid lines");
-    assert_eq!(received_lines(&server), VALID);
+    assert_eq!(
+        server.count_lines("action: receive_message | result: success"),
+        VALID
+    );
     // The server waits for our FIN, then closes; it still serves others.
     peer.shutdown(Shutdown::Write).expect("send FIN");
     common::ping(&mut server.connect(), b"still serving\n");

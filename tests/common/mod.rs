@@ -385,6 +385,23 @@ impl Proc {
         );
     }
 
+    /// How many stdout lines so far contain `needle`.
+    pub fn count_lines(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Log records the server reported dropped (its stdout reader fell behind), in total.
+    pub fn dropped_records(&self) -> usize {
+        let lines = self.lines();
+        let counts = lines.iter().filter_map(|l| {
+            l.split("action: log_dropped | result: fail | records: ")
+                .nth(1)
+        });
+        counts
+            .map(|n| n.trim().parse::<usize>().expect("record count"))
+            .sum()
+    }
+
     /// Waits for a stdout line containing `needle`; returns the first such line.
     pub fn wait_line(&self, needle: &str) -> String {
         self.wait_count(needle, 1).swap_remove(0)
