@@ -8,7 +8,7 @@ use std::io::Write;
 use std::thread;
 use std::time::Duration;
 
-use common::{Proc, SERVER, TempFile, cpu_ticks, read_n};
+use common::{Proc, SERVER, Server, TempFile, cpu_ticks, read_n};
 
 /// Descriptors for the server: stdio, poller, its timer and notifier, the signal
 /// pipe pair and the listener leave room for about seven connections.
@@ -27,22 +27,14 @@ fn emfile_pauses_accepting_without_spinning_and_recovers() {
         ("SERVER_LISTEN_BACKLOG", "64"),
         ("LOGGING_LEVEL", "INFO"),
     ];
-    let mut server = Proc::spawn(
+    let mut server = Server::attach(Proc::spawn(
         "/bin/sh",
         &["-c", &script, SERVER, &path],
         &env,
         vec![config],
-    );
-    let line = server.wait_line("action: listen | result: success | address: ");
-    let addr = line
-        .rsplit("address: ")
-        .next()
-        .expect("address")
-        .trim()
-        .parse()
-        .expect("socket address");
+    ));
 
-    let mut streams: Vec<_> = (0..CONNECTIONS).map(|_| common::connect(addr)).collect();
+    let mut streams: Vec<_> = (0..CONNECTIONS).map(|_| server.connect()).collect();
     for (i, stream) in streams.iter_mut().enumerate() {
         stream
             .write_all(format!("hello {i:02}\n").as_bytes())

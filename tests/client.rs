@@ -25,11 +25,7 @@ fn client_sends_each_message_on_its_own_connection() {
     }
     client.wait_line("action: loop_finished | result: success | client_id: 1");
     server.wait_count("action: accept_connections | result: success", 3);
-    assert!(
-        !client.output().contains("in_progress"),
-        "{}",
-        client.output()
-    );
+    client.assert_no_line("in_progress");
 }
 
 #[test]

@@ -43,7 +43,7 @@ fn expect_given_up(mock: &Mock, error: &str) -> Proc {
             && fail.contains(error),
         "{fail}"
     );
-    assert!(!client.output().contains(SUCCESS), "{}", client.output());
+    client.assert_no_line(SUCCESS);
     client
 }
 
@@ -58,11 +58,7 @@ fn a_message_is_resent_until_the_server_echoes_it() {
     let seen = mock.seen();
     assert!(seen.contains(&Seen::Accepted(3)), "{seen:?}");
     assert!(seen.contains(&Seen::Line(3, message_line())), "{seen:?}");
-    assert!(
-        !client.output().contains("result: fail"),
-        "{}",
-        client.output()
-    );
+    client.assert_no_line("result: fail");
 }
 
 #[test]
@@ -132,31 +128,25 @@ fn an_echo_never_completed_is_given_up_within_the_budget() {
     expect_given_up(&mock, "before a complete echo line");
 }
 
-#[test]
-fn an_echo_in_one_byte_pieces_is_accepted() {
-    let mock = Mock::start(&[Act::EchoByteByByte]);
+/// Runs a client against a mock that answers with `act` and expects the first attempt
+/// to succeed.
+fn expect_accepted_at_once(act: Act) {
+    let mock = Mock::start(&[act]);
     let mut client = start_client(&mock.addr.to_string(), &[]);
     client.expect_success(WAIT);
     client.wait_line(SUCCESS);
-    assert!(
-        !client.output().contains("in_progress"),
-        "{}",
-        client.output()
-    );
+    client.assert_no_line("in_progress");
+}
+
+#[test]
+fn an_echo_in_one_byte_pieces_is_accepted() {
+    expect_accepted_at_once(Act::EchoByteByByte);
 }
 
 #[test]
 fn bytes_after_the_echo_line_are_ignored() {
     let extra = b"more\n[CLIENT 1] Message N\xc2\xb02\nand no newline".to_vec();
-    let mock = Mock::start(&[Act::EchoThen(extra)]);
-    let mut client = start_client(&mock.addr.to_string(), &[]);
-    client.expect_success(WAIT);
-    client.wait_line(SUCCESS);
-    assert!(
-        !client.output().contains("in_progress"),
-        "{}",
-        client.output()
-    );
+    expect_accepted_at_once(Act::EchoThen(extra));
 }
 
 #[test]
@@ -172,11 +162,7 @@ fn a_different_line_fails_at_once_naming_both() {
             && fail.contains(r"| received: [CLIENT 1] Message N°9 \x1b[31mred\r |"),
         "{fail}"
     );
-    assert!(
-        !client.output().contains("in_progress"),
-        "{}",
-        client.output()
-    );
+    client.assert_no_line("in_progress");
     assert_eq!(mock.seen().len(), 2, "one connection, one line");
 }
 
@@ -187,11 +173,7 @@ fn a_reply_longer_than_the_message_without_newline_fails_at_once() {
     client.expect_failure(WAIT);
     let fail = client.wait_line("action: receive_message | result: fail | client_id: 1");
     assert!(fail.contains("| received: xxxx"), "{fail}");
-    assert!(
-        !client.output().contains("in_progress"),
-        "{}",
-        client.output()
-    );
+    client.assert_no_line("in_progress");
 }
 
 #[test]
@@ -212,9 +194,5 @@ fn a_server_restarted_under_the_client_loses_no_message() {
         ));
     }
     restarted.wait_line("msg: [CLIENT 1] Message N°40");
-    assert!(
-        !client.output().contains("result: fail"),
-        "{}",
-        client.output()
-    );
+    client.assert_no_line("result: fail");
 }

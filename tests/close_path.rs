@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{SIGTERM, Server, WAIT};
-use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use common::{SIGTERM, Server, WAIT, read_to_eof, read_to_eof_paced};
+use std::io::{Read, Write};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
@@ -18,43 +18,6 @@ fn line(n: usize) -> Vec<u8> {
     line.resize(1023, b'a' + (n % 26) as u8);
     line.push(b'\n');
     line
-}
-
-/// Reads until EOF; a reset or a timeout fails the test with what came so far.
-fn read_until_eof(stream: &mut TcpStream, pace: Duration) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0; 16 * 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return got,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("no clean EOF ({e}) after {} bytes", got.len()),
-        }
-        // A slow reader: the server's output backs up while it goes on sending.
-        thread::sleep(pace);
-    }
-}
-
-fn received_lines(server: &Server) -> usize {
-    let lines = server.lines();
-    lines
-        .iter()
-        .filter(|l| l.contains("action: receive_message | result: success"))
-        .count()
-}
-
-/// Records the server reported dropped (its stdout reader fell behind), in total.
-fn dropped_records(server: &Server) -> usize {
-    let lines = server.lines();
-    lines
-        .iter()
-        .filter_map(|l| {
-            l.split("action: log_dropped | result: fail | records: ")
-                .nth(1)
-        })
-        .map(|n| n.trim().parse::<usize>().expect("record count"))
-        .sum()
 }
 
 #[test]
@@ -83,7 +46,7 @@ fn sigterm_while_the_peer_still_sends_delivers_every_logged_echo_then_eof() {
         let mut echoed = vec![0; BEFORE_SIGNAL * 1024];
         reader.read_exact(&mut echoed).expect("first echoes");
         progress.send(()).expect("main thread waits");
-        echoed.extend(read_until_eof(&mut reader, Duration::from_millis(1)));
+        echoed.extend(read_to_eof_paced(&mut reader, Duration::from_millis(1)));
         echoed
     });
     echoes_seen
@@ -103,7 +66,10 @@ fn sigterm_while_the_peer_still_sends_delivers_every_logged_echo_then_eof() {
     }
     // Every line logged as received was echoed, and nothing else (records the test's
     // stdout reader was too slow for are counted by the server, not lost silently).
-    let (logged, dropped) = (received_lines(&server), dropped_records(&server));
+    let (logged, dropped) = (
+        server.count_lines("action: receive_message | result: success"),
+        server.dropped_records(),
+    );
     assert!(
         logged <= echoed_lines && echoed_lines <= logged + dropped && echoed_lines <= sent,
         "{echoed_lines} lines echoed, {logged} logged as received, {dropped} records dropped, {sent} sent\n{}",
@@ -129,7 +95,7 @@ fn an_overlong_line_keeps_the_echoes_of_the_lines_before_it() {
     let sender = thread::spawn(move || writer.write_all(&stream));
     // Nothing is read until the server has refused the line.
     server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: line longer than 100 bytes");
-    let echoed = read_until_eof(&mut peer, Duration::ZERO);
+    let echoed = read_to_eof(&mut peer);
     sender.join().expect("sender thread").expect("send all");
     assert_eq!(echoed.len(), valid_len, "echoed bytes");
     let expected: Vec<String> = (0..VALID).map(|n| format!("valid {n:06}")).collect();
@@ -138,7 +104,10 @@ fn an_overlong_line_keeps_the_echoes_of_the_lines_before_it() {
         .lines()
         .collect();
     assert!(got == expected, "the echoes differ from the valid lines");
-    assert_eq!(received_lines(&server), VALID);
+    assert_eq!(
+        server.count_lines("action: receive_message | result: success"),
+        VALID
+    );
     // The server waits for our FIN, then closes; it still serves others.
     peer.shutdown(Shutdown::Write).expect("send FIN");
     common::ping(&mut server.connect(), b"still serving\n");

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{CLIENT, Proc, SERVER, Server, TempFile};
+use common::{CLIENT, Proc, SERVER, Server, TempFile, start_client_with_config};
 use std::panic;
 use std::time::Duration;
 
@@ -303,17 +303,13 @@ fn server_config_file_named_by_env() {
 
 #[test]
 fn client_env_wins_over_file_and_file_over_defaults() {
-    let file = TempFile::new(
-        "client.ini",
-        "id = 3\n[loop]\namount = 0\nperiod = 250ms\n[log]\nlevel = DEBUG\n",
-    );
-    let path = file.path().to_string();
+    let file = "id = 3\n[loop]\namount = 0\nperiod = 250ms\n[log]\nlevel = DEBUG\n";
     let env = [
         ("CLI_ID", "9"),
         ("CLI_SERVER_ADDRESS", "127.0.0.1:9"),
         ("CLI_LOG_LEVEL", "INFO"),
     ];
-    let mut client = Proc::spawn(CLIENT, &["--config", &path], &env, vec![file]);
+    let mut client = start_client_with_config(file, false, &env);
     let line = client.wait_line("action: config | result: success");
     assert!(
         line.ends_with("| client_id: 9 | server_address: 127.0.0.1:9 | loop_amount: 0 | loop_period: 250ms | log_level: INFO"),
@@ -325,12 +321,9 @@ fn client_env_wins_over_file_and_file_over_defaults() {
 
 #[test]
 fn client_config_file_named_by_env() {
-    let file = TempFile::new("client.ini", "id = 5\n[loop]\namount = 0\n");
-    let env = [
-        ("CLI_CONFIG_FILE", file.path()),
-        ("CLI_SERVER_ADDRESS", "127.0.0.1:9"),
-    ];
-    let mut client = Proc::spawn(CLIENT, &[], &env, Vec::new());
+    let file = "id = 5\n[loop]\namount = 0\n";
+    let env = [("CLI_SERVER_ADDRESS", "127.0.0.1:9")];
+    let mut client = start_client_with_config(file, true, &env);
     client.wait_line("action: config | result: success | client_id: 5 |");
     client.expect_success(Duration::from_secs(5));
 }

@@ -2,12 +2,12 @@
 //! for the probe, exit 1 within about a second against a closed port, a listener whose
 //! loop never answers, or something that is not our server; exit 2 on bad config.
 
+mod client_common;
 mod common;
 
+use client_common::{Act, Mock, Seen};
 use common::{Proc, SERVER, Server, TempFile, WAIT, free_port, message};
-use std::io::Write;
 use std::net::TcpListener;
-use std::thread;
 use std::time::{Duration, Instant};
 
 /// Runs the probe against loopback `port`, returns its exit code and how long it took.
@@ -100,17 +100,14 @@ fn listener_whose_loop_never_answers_is_unhealthy_within_the_bound() {
 
 #[test]
 fn something_else_on_the_port_is_unhealthy() {
-    let other = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = other.local_addr().expect("addr").port();
-    let talker = thread::spawn(move || {
-        if let Ok((mut peer, _)) = other.accept() {
-            let _ = peer.write_all(b"hello\n");
-        }
-    });
-    let (code, _, probe) = health_check(port, &[]);
+    let other = Mock::start(&[Act::Greet(b"hello\n".to_vec())]);
+    let (code, _, probe) = health_check(other.addr.port(), &[]);
     assert_eq!(code, 1, "{}", probe.full_output());
     assert!(probe.full_output().contains("unexpected bytes"));
-    talker.join().expect("talker thread");
+    assert!(
+        other.seen().contains(&Seen::Accepted(1)),
+        "the probe never connected"
+    );
 }
 
 #[test]

@@ -20,7 +20,8 @@ fn idle_server_uses_no_cpu() {
     // An open, quiet connection too: its registration must not cause wake-ups either.
     let mut quiet = server.connect();
     ping(&mut quiet, b"hello\n");
-    thread::sleep(Duration::from_millis(200));
+    // Its log line is the last thing the server does for the echo.
+    server.wait_line("msg: hello");
     let (used, woken) = usage_over_two_seconds(server.pid());
     assert!(used <= 1, "idle server used {used} ticks of CPU in 2 s");
     assert!(woken <= 2, "idle server woke up {woken} times in 2 s");
@@ -37,7 +38,7 @@ fn a_hundred_idle_connections_cost_no_wakeups() {
     for (i, conn) in quiet.iter_mut().enumerate() {
         ping(conn, format!("conn {i}\n").as_bytes());
     }
-    thread::sleep(Duration::from_millis(200));
+    server.wait_count("action: receive_message | result: success", 100);
     let (used, woken) = usage_over_two_seconds(server.pid());
     assert!(
         used <= 1,

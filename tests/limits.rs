@@ -19,26 +19,26 @@ fn limited_server() -> (Server, TcpStream) {
 }
 
 /// Sends `bytes` and expects the server to close the connection without echoing any of
-/// them back; `what` names them in the failure message.
-fn assert_closed_without_echo(stream: &mut TcpStream, bytes: &[u8], what: &str) {
+/// them back, and to log why (a crash would close it too); `what` names them in the
+/// failure message.
+fn assert_closed_without_echo(server: &Server, stream: &mut TcpStream, bytes: &[u8], what: &str) {
     // The server may close while this is in flight; what matters is what comes back.
     let _ = stream.write_all(bytes);
     let rest = read_until_closed(stream);
     assert!(rest.is_empty(), "got {} bytes of {what} back", rest.len());
+    server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: ");
 }
 
 #[test]
 fn over_long_line_closes_only_its_connection() {
-    let server = Server::start(&[("SERVER_MAX_LINE_BYTES", MAX)]);
-    let mut before = server.connect();
+    let (server, mut before) = limited_server();
     ping(&mut before, b"opened before\n");
 
     let mut offender = server.connect();
     ping(&mut offender, b"a fine line first\n");
     let mut long = vec![b'x'; 2000];
     long.push(b'\n');
-    assert_closed_without_echo(&mut offender, &long, "the over-long line");
-    server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: ");
+    assert_closed_without_echo(&server, &mut offender, &long, "the over-long line");
 
     ping(&mut before, b"still served\n");
     let mut after = server.connect();
@@ -56,18 +56,17 @@ fn line_of_exactly_the_limit_is_echoed() {
 
 #[test]
 fn line_one_byte_over_the_limit_is_refused() {
-    let (_server, mut stream) = limited_server();
+    let (server, mut stream) = limited_server();
     let mut line = vec![b'z'; 1025];
     line.push(b'\n');
-    assert_closed_without_echo(&mut stream, &line, "a 1025-byte line");
+    assert_closed_without_echo(&server, &mut stream, &line, "a 1025-byte line");
 }
 
 #[test]
 fn over_long_line_is_cut_off_before_its_newline_arrives() {
     let (server, mut stream) = limited_server();
     // No newline ever: the server must not wait (and buffer) for one.
-    assert_closed_without_echo(&mut stream, &[b'w'; 4096], "an over-long line");
-    server.wait_line("action: receive_message | result: fail | ip: 127.0.0.1 | error: ");
+    assert_closed_without_echo(&server, &mut stream, &[b'w'; 4096], "an over-long line");
 }
 
 #[test]

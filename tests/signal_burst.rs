@@ -37,17 +37,8 @@ fn sigint_and_sigterm_together_drain_every_echo_and_exit_0() {
     server.expect_clean_exit_within(signalled, Duration::from_secs(10));
     // Every line the server logged as received is echoed (lines still unread in its
     // socket at the signal are not owed); records it could not write are counted.
-    let lines = server.lines();
-    let count = |needle: &str| lines.iter().filter(|l| l.contains(needle)).count();
-    let logged = count("action: receive_message | result: success");
-    let dropped: usize = lines
-        .iter()
-        .filter_map(|l| {
-            l.split("action: log_dropped | result: fail | records: ")
-                .nth(1)
-        })
-        .map(|n| n.trim().parse::<usize>().expect("record count"))
-        .sum();
+    let logged = server.count_lines("action: receive_message | result: success");
+    let dropped = server.dropped_records();
     let chunk = pattern();
     assert!(
         echoed.len() % 1024 == 0 && echoed.len() <= written,
@@ -62,10 +53,6 @@ fn sigint_and_sigterm_together_drain_every_echo_and_exit_0() {
     for (i, piece) in echoed.chunks(chunk.len()).enumerate() {
         assert!(piece == &chunk[..piece.len()], "echo differs in chunk {i}");
     }
-    assert!(
-        !lines.iter().any(|l| l.contains("forced: true")),
-        "two signals in one turn forced the cut\n{}",
-        server.output()
-    );
+    server.assert_no_line("forced: true");
     server.wait_line("action: close_connection | result: success | ip: 127.0.0.1");
 }

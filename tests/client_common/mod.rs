@@ -1,4 +1,4 @@
-//! Helpers for the client's tests: a scripted fake server, a listener that drops
+//! Helpers for the client's (and the health check's) tests: a scripted fake server, a listener that drops
 //! SYNs, and the attempt numbers of the client's log lines.
 //!
 //! Each connection the mock accepts gets the next act of its script (the last one
@@ -25,6 +25,8 @@ const WAIT: Duration = Duration::from_secs(10);
 pub enum Act {
     /// Close at once, without reading.
     Hangup,
+    /// Write these bytes at once, without reading, then close.
+    Greet(Vec<u8>),
     /// Read the line, then close without answering.
     ReadThenClose,
     /// Read the line, echo it, close.
@@ -111,8 +113,14 @@ fn perform(
     n: usize,
     report: &Sender<Seen>,
 ) -> io::Result<Option<TcpStream>> {
-    if let Act::Hangup = act {
-        return Ok(None);
+    match act {
+        Act::Hangup => return Ok(None),
+        Act::Greet(bytes) => {
+            let mut stream = stream;
+            stream.write_all(bytes)?;
+            return Ok(None);
+        }
+        _ => {}
     }
     stream.set_read_timeout(Some(WAIT))?;
     stream.set_write_timeout(Some(WAIT))?;
@@ -123,7 +131,7 @@ fn perform(
     let mut stream = reader.into_inner();
     let _ = report.send(Seen::Line(n, line.clone()));
     match act {
-        Act::Hangup | Act::ReadThenClose => {}
+        Act::Hangup | Act::Greet(_) | Act::ReadThenClose => {}
         Act::Echo => stream.write_all(&line)?,
         Act::EchoByteByByte => {
             for byte in &line {

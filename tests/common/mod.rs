@@ -54,6 +54,8 @@ impl Drop for TempFile {
 struct Captured {
     bytes: Vec<u8>,
     closed: bool,
+    /// Once a complete line holds this, the reader stops reading until [`Pipe::resume`].
+    hold_after: Option<String>,
 }
 
 /// One child pipe, drained by its own thread so the child never blocks on a full pipe.
@@ -61,8 +63,11 @@ struct Captured {
 struct Pipe(Arc<(Mutex<Captured>, Condvar)>);
 
 impl Pipe {
-    fn start(mut source: impl Read + Send + 'static) -> Pipe {
+    /// Drains `source`; with `hold_after`, stops once a line with that text was read (the
+    /// writer's pipe then fills) until [`Pipe::resume`].
+    fn start(mut source: impl Read + Send + 'static, hold_after: Option<&str>) -> Pipe {
         let pipe = Pipe::default();
+        pipe.0.0.lock().expect("capture lock").hold_after = hold_after.map(str::to_string);
         let sink = pipe.clone();
         thread::spawn(move || {
             let mut buf = [0; 16 * 1024];
@@ -79,9 +84,22 @@ impl Pipe {
                 if n == 0 {
                     return;
                 }
+                while captured.hold_after.as_ref().is_some_and(|needle| {
+                    complete_lines(&captured.bytes)
+                        .iter()
+                        .any(|l| l.contains(needle.as_str()))
+                }) {
+                    captured = cond.wait(captured).expect("capture lock");
+                }
             }
         });
         pipe
+    }
+
+    fn resume(&self) {
+        let (lock, cond) = &*self.0;
+        lock.lock().expect("capture lock").hold_after = None;
+        cond.notify_all();
     }
 
     fn bytes(&self) -> Vec<u8> {
@@ -157,6 +175,18 @@ impl Proc {
     /// Starts `program` with exactly `env` (nothing inherited, so the developer's
     /// SERVER_* / CLI_* variables cannot leak in).
     pub fn spawn(program: &str, args: &[&str], env: &[(&str, &str)], files: Vec<TempFile>) -> Proc {
+        Proc::spawn_holding(program, args, env, files, None)
+    }
+
+    /// Like [`Proc::spawn`]; with `hold_after`, stdout is read only up to that text until
+    /// [`Proc::resume_stdout`] (or the exit), so the child's stdout pipe fills.
+    pub fn spawn_holding(
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        files: Vec<TempFile>,
+        hold_after: Option<&str>,
+    ) -> Proc {
         let mut cmd = Command::new(program);
         cmd.args(args)
             .env_clear()
@@ -176,8 +206,8 @@ impl Proc {
             });
         }
         let mut child = cmd.spawn().expect("spawn binary");
-        let stdout = Pipe::start(child.stdout.take().expect("stdout is piped"));
-        let stderr = Pipe::start(child.stderr.take().expect("stderr is piped"));
+        let stdout = Pipe::start(child.stdout.take().expect("stdout is piped"), hold_after);
+        let stderr = Pipe::start(child.stderr.take().expect("stderr is piped"), None);
         Proc {
             child,
             status: None,
@@ -228,6 +258,7 @@ impl Proc {
             thread::sleep(Duration::from_millis(2));
         }
         // A grandchild could hold the pipes open; do not wait for it forever.
+        self.stdout.resume();
         self.stdout.wait_until(WAIT, |_, closed| closed);
         self.stderr.wait_until(WAIT, |_, closed| closed);
         self.status
@@ -290,6 +321,11 @@ impl Proc {
         self.expect_clean_exit_within(signalled, bound);
     }
 
+    /// Reads stdout again after [`Proc::spawn_holding`].
+    pub fn resume_stdout(&self) {
+        self.stdout.resume();
+    }
+
     pub fn stdout_raw(&self) -> Vec<u8> {
         self.stdout.bytes()
     }
@@ -337,6 +373,35 @@ impl Proc {
         lines
     }
 
+    /// Expects no stdout line so far to contain `needle` (all of them, not the abridged
+    /// output, which could hide one).
+    pub fn assert_no_line(&self, needle: &str) {
+        let lines = self.lines();
+        let found = lines.iter().find(|l| l.contains(needle));
+        assert!(
+            found.is_none(),
+            "unexpected line containing {needle:?}: {found:?}\n{}",
+            self.output()
+        );
+    }
+
+    /// How many stdout lines so far contain `needle`.
+    pub fn count_lines(&self, needle: &str) -> usize {
+        self.lines().iter().filter(|l| l.contains(needle)).count()
+    }
+
+    /// Log records the server reported dropped (its stdout reader fell behind), in total.
+    pub fn dropped_records(&self) -> usize {
+        let lines = self.lines();
+        let counts = lines.iter().filter_map(|l| {
+            l.split("action: log_dropped | result: fail | records: ")
+                .nth(1)
+        });
+        counts
+            .map(|n| n.trim().parse::<usize>().expect("record count"))
+            .sum()
+    }
+
     /// Waits for a stdout line containing `needle`; returns the first such line.
     pub fn wait_line(&self, needle: &str) -> String {
         self.wait_count(needle, 1).swap_remove(0)
@@ -351,6 +416,9 @@ impl Drop for Proc {
         }
     }
 }
+
+/// The server's line that names the address it listens on.
+const LISTEN: &str = "action: listen | result: success | address: ";
 
 /// A running server on 127.0.0.1 and an ephemeral port (unless `SERVER_PORT` is given).
 pub struct Server {
@@ -368,25 +436,40 @@ impl Server {
     /// Like [`Server::start`], with `contents` as the config file, named by `--config`
     /// or, if `via_env`, by `SERVER_CONFIG_FILE`.
     pub fn start_with_config(contents: &str, via_env: bool, env: &[(&str, &str)]) -> Server {
-        let config = TempFile::new("server.ini", contents);
-        let path = config.path().to_string();
-        let mut all = vec![
+        Server::launch(contents, via_env, env, None)
+    }
+
+    /// Like [`Server::start`], but its stdout is left unread after the `listen` line until
+    /// [`Proc::resume_stdout`]: the log backs up in the pipe.
+    pub fn start_with_stdout_unread(env: &[(&str, &str)]) -> Server {
+        Server::launch("", false, env, Some(LISTEN))
+    }
+
+    fn launch(
+        contents: &str,
+        via_env: bool,
+        env: &[(&str, &str)],
+        hold_after: Option<&str>,
+    ) -> Server {
+        let mut defaults = vec![
             ("SERVER_PORT", "0"),
             ("SERVER_BIND_IP", "127.0.0.1"),
             ("LOGGING_LEVEL", "INFO"),
         ];
         // Keys the file sets are left to it (the env would win).
-        all.retain(|(key, _)| !contents.contains(key));
-        all.extend_from_slice(env);
-        let args = ["--config", path.as_str()];
-        let args: &[&str] = if via_env {
-            all.push(("SERVER_CONFIG_FILE", &path));
-            &[]
-        } else {
-            &args
+        defaults.retain(|(key, _)| !contents.contains(key));
+        let file = ConfigFile {
+            contents,
+            via_env: via_env.then_some("SERVER_CONFIG_FILE"),
         };
-        let proc = Proc::spawn(SERVER, args, &all, vec![config]);
-        let line = proc.wait_line("action: listen | result: success | address: ");
+        let proc = file.spawn(SERVER, &[&defaults, env].concat(), hold_after);
+        Server::attach(proc)
+    }
+
+    /// A server started some other way (e.g. through a shell that sets limits): waits for
+    /// its `listen` line to learn the real port.
+    pub fn attach(proc: Proc) -> Server {
+        let line = proc.wait_line(LISTEN);
         let addr = line
             .rsplit("address: ")
             .next()
@@ -421,18 +504,56 @@ impl DerefMut for Server {
 /// Starts a client against `address` from an empty config file; `env` wins over the
 /// defaults (id 1, one message, 10ms period).
 pub fn start_client(address: &str, env: &[(&str, &str)]) -> Proc {
-    let config = TempFile::new("client.ini", "");
-    let mut all = vec![
+    start_client_with_config(
+        "",
+        false,
+        &[&[("CLI_SERVER_ADDRESS", address)], env].concat(),
+    )
+}
+
+/// Like [`start_client`], with `contents` as the config file, named by `--config` or, if
+/// `via_env`, by `CLI_CONFIG_FILE`; the address comes from `env` or the file.
+pub fn start_client_with_config(contents: &str, via_env: bool, env: &[(&str, &str)]) -> Proc {
+    let mut defaults = vec![
         ("CLI_ID", "1"),
-        ("CLI_SERVER_ADDRESS", address),
         ("CLI_LOOP_AMOUNT", "1"),
         ("CLI_LOOP_PERIOD", "10ms"),
         ("CLI_LOG_LEVEL", "INFO"),
     ];
-    all.extend_from_slice(env);
-    let path = config.path().to_string();
-    let args = ["--config", path.as_str()];
-    Proc::spawn(CLIENT, &args, &all, vec![config])
+    // Keys the file sets are left to it (the env would win): `CLI_LOOP_PERIOD` is the
+    // file's `period =`.
+    defaults.retain(|(key, _)| {
+        let name = key.rsplit('_').next().unwrap_or(key).to_lowercase();
+        !contents.contains(&format!("{name} ="))
+    });
+    let file = ConfigFile {
+        contents,
+        via_env: via_env.then_some("CLI_CONFIG_FILE"),
+    };
+    file.spawn(CLIENT, &[&defaults, env].concat(), None)
+}
+
+/// A config file for a program: named by `--config`, or by the variable in `via_env`.
+struct ConfigFile<'a> {
+    contents: &'a str,
+    via_env: Option<&'static str>,
+}
+
+impl ConfigFile<'_> {
+    /// Starts `program` with this file and `env`; see [`Proc::spawn_holding`].
+    fn spawn(&self, program: &str, env: &[(&str, &str)], hold_after: Option<&str>) -> Proc {
+        let config = TempFile::new("config.ini", self.contents);
+        let path = config.path().to_string();
+        let mut env = env.to_vec();
+        let args = match self.via_env {
+            Some(var) => {
+                env.push((var, &path));
+                vec![]
+            }
+            None => vec!["--config", path.as_str()],
+        };
+        Proc::spawn_holding(program, &args, &env, vec![config], hold_after)
+    }
 }
 
 /// A loopback port that was free a moment ago.
@@ -491,27 +612,36 @@ pub fn ping(stream: &mut TcpStream, line: &[u8]) {
 
 /// Reads until a clean EOF (a reset or a timeout fails the test).
 pub fn read_to_eof(stream: &mut TcpStream) -> Vec<u8> {
-    let mut buf = Vec::new();
-    stream
-        .read_to_end(&mut buf)
-        .expect("read until a clean EOF in time");
-    buf
+    read_to_close(stream, false, Duration::ZERO)
+}
+
+/// Like [`read_to_eof`], as a slow reader that pauses `pace` after each read, so the
+/// server's output backs up while the peer goes on sending.
+pub fn read_to_eof_paced(stream: &mut TcpStream, pace: Duration) -> Vec<u8> {
+    read_to_close(stream, false, pace)
 }
 
 /// Reads until the server closed the connection, by EOF or by reset.
 pub fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    read_to_close(stream, true, Duration::ZERO)
+}
+
+fn read_to_close(stream: &mut TcpStream, reset_ok: bool, pace: Duration) -> Vec<u8> {
     let mut got = Vec::new();
     let mut buf = [0; 16 * 1024];
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return got,
             Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return got,
+            Err(e) if reset_ok && e.kind() == io::ErrorKind::ConnectionReset => return got,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => panic!(
-                "connection not closed in time ({e}); got {} bytes",
+                "connection not closed cleanly in time ({e}); got {} bytes",
                 got.len()
             ),
+        }
+        if !pace.is_zero() {
+            thread::sleep(pace);
         }
     }
 }

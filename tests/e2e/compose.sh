@@ -159,18 +159,25 @@ docker rm -f "$idle" >/dev/null 2>&1 || true
 # ---- (3b) echo check failures -----------------------------------------------------------
 step "(3) echo-check: fail when the server is down, wrong or mute"
 expect "echo-check: fail, exit 1 (server stopped)" echo_check fail 1
+# A mock that is not listening yet also gives "fail": wait for its listener, and check
+# that the failure names the mock's fault.
+mock_listening() { docker exec "$mock" netstat -ltn 2>/dev/null | grep -q ':12345 '; }
+echo_check_said() { grep -qF -- "$1" "$work/echo-check.err"; }
 docker run -d --name "$mock" --network "$network" --network-alias server --log-driver none \
     "$NETCAT_IMAGE" nc -ll -p 12345 -e /bin/echo wrong >/dev/null
-sleep 1
+expect "mock 'server' listening on 12345" wait_until 10 mock_listening
 expect "echo-check: fail, exit 1 (mock 'server' answers 'wrong')" echo_check fail 1
+expect "echo-check: the failure names the reply 'wrong'" echo_check_said "got 'wrong'"
 docker rm -f "$mock" >/dev/null
 docker run -d --name "$mock" --network "$network" --network-alias server --log-driver none \
     "$NETCAT_IMAGE" nc -ll -p 12345 -e /bin/sleep 60 >/dev/null
-sleep 1
+expect "mute mock 'server' listening on 12345" wait_until 10 mock_listening
 t0=$(now_ms)
 expect "echo-check: fail, exit 1 (mute mock, ECHO_CHECK_TIMEOUT=2)" echo_check fail 1 ECHO_CHECK_TIMEOUT=2
 ms=$(($(now_ms) - t0))
-expect "echo-check gave up on the mute server in < 10 s ($(secs "$ms") s)" test "$ms" -lt 10000
+# Connected and waited for the reply: a refused connect would fail at once.
+expect "echo-check waited its 2 s for the mute server and gave up in < 10 s ($(secs "$ms") s)" \
+    test "$ms" -ge 2000 -a "$ms" -lt 10000
 docker rm -f "$mock" >/dev/null
 expect "make docker-compose-down" down
 expect "echo-check: fail, exit 1 (no network)" echo_check fail 1
