@@ -35,35 +35,16 @@ EOF
 
 [ "$#" -eq 2 ] || usage
 output=$1
-clients=$2
 [ -n "$output" ] || usage
-# a non-negative decimal integer, at most 4 digits (docker names are client1..client9999)
-case $clients in
-'' | *[!0-9]*) usage ;;
-?????*) usage ;;
-esac
-# leading zeros are decimal, not octal
-clients=$(printf '%s' "$clients" | sed 's/^0*//')
-clients=${clients:-0}
 
 tools=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib/generate.sh
+. "$tools/lib/generate.sh"
 # shellcheck source-path=SCRIPTDIR source=lib/hardening.sh
 . "$tools/lib/hardening.sh"
 
-config_dir=${TP0_CONFIG_DIR:-$tools/../etc}
-server_image=${TP0_SERVER_IMAGE:-server:latest}
-client_image=${TP0_CLIENT_IMAGE:-client:latest}
-stop_grace=${TP0_STOP_GRACE:-2s}
-
-# A missing file would be bind-mounted as an empty directory: refuse instead.
-for f in server.ini client.ini; do
-    if [ ! -f "$config_dir/$f" ]; then
-        echo "$0: config file $config_dir/$f not found (set TP0_CONFIG_DIR?)" >&2
-        exit 1
-    fi
-done
-config_dir=$(cd "$config_dir" && pwd)
-tmp=$output.tmp.$$
+clients=$(number "$2") || usage
+require_config_files
 
 write() {
     cat <<EOF
@@ -115,9 +96,5 @@ networks:
 EOF
 }
 
-if ! write >"$tmp"; then
-    rm -f "$tmp"
-    exit 1
-fi
-mv -f "$tmp" "$output"
+write_output "$output"
 echo "$output: server and $clients client(s), config from $config_dir"
