@@ -1,5 +1,12 @@
-//! The typed configuration of both programs (SPEC §3, §4), read from an INI file
-//! and overridden by environment variables, every value checked before use.
+//! The typed configuration of both programs (README, "Programs" and its key tables):
+//! the INI file (`file`), overridden by the environment (`layers`), every value
+//! checked by the rule of its kind (`values`, `duration`) before use.
+
+pub mod duration;
+mod file;
+mod layers;
+pub mod startup;
+mod values;
 
 use std::ffi::OsString;
 use std::net::IpAddr;
@@ -8,12 +15,12 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::sources::{ConfigError, ConfigPath, EnvLookup, Key, Sources};
-use crate::values::{
-    parse_address, parse_duration, parse_host, parse_id, parse_in_range, parse_level,
-};
+pub use layers::{ConfigError, EnvLookup, Origin};
+use layers::{ConfigKey, ConfigPath, Layers};
+use values::{parse_address, parse_duration, parse_host, parse_id, parse_in_range, parse_level};
 
-/// The server's settings, with the built-in defaults of [`ServerConfig::default`].
+/// The server's settings (README, "Server keys"), with the built-in defaults of
+/// [`ServerConfig::default`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     /// TCP port to listen on; 0 lets the system pick one (the `listen` line shows it).
@@ -56,41 +63,23 @@ impl Default for ServerConfig {
     }
 }
 
-const SERVER_PORT: Key = Key::new("default", "server_port", "SERVER_PORT");
-const SERVER_IP: Key = Key::new("default", "server_ip", "SERVER_IP");
-const SERVER_BIND_IP: Key = Key::new("default", "server_bind_ip", "SERVER_BIND_IP");
-const SERVER_LISTEN_BACKLOG: Key =
-    Key::new("default", "server_listen_backlog", "SERVER_LISTEN_BACKLOG");
-const LOGGING_LEVEL: Key = Key::new("default", "logging_level", "LOGGING_LEVEL");
-const SERVER_MAX_CONNECTIONS: Key = Key::new(
-    "default",
-    "server_max_connections",
-    "SERVER_MAX_CONNECTIONS",
-);
-const SERVER_MAX_LINE_BYTES: Key =
-    Key::new("default", "server_max_line_bytes", "SERVER_MAX_LINE_BYTES");
-const SERVER_SHUTDOWN_GRACE: Key =
-    Key::new("default", "server_shutdown_grace", "SERVER_SHUTDOWN_GRACE");
-const SERVER_MAX_BUFFERED: Key = Key::new("default", "server_max_buffered", "SERVER_MAX_BUFFERED");
-const SERVER_IDLE_TIMEOUT: Key = Key::new("default", "server_idle_timeout", "SERVER_IDLE_TIMEOUT");
-
-const SERVER_KEYS: [Key; 10] = [
-    SERVER_PORT,
-    SERVER_IP,
-    SERVER_BIND_IP,
-    SERVER_LISTEN_BACKLOG,
-    LOGGING_LEVEL,
-    SERVER_MAX_CONNECTIONS,
-    SERVER_MAX_LINE_BYTES,
-    SERVER_SHUTDOWN_GRACE,
-    SERVER_MAX_BUFFERED,
-    SERVER_IDLE_TIMEOUT,
+/// In the order of the fields, as `from_layers` takes them apart.
+const SERVER_KEYS: [ConfigKey; 10] = [
+    ConfigKey::new("default", "server_port", "SERVER_PORT"),
+    ConfigKey::new("default", "server_ip", "SERVER_IP"),
+    ConfigKey::new("default", "server_bind_ip", "SERVER_BIND_IP"),
+    ConfigKey::new("default", "server_listen_backlog", "SERVER_LISTEN_BACKLOG"),
+    ConfigKey::new("default", "logging_level", "LOGGING_LEVEL"),
+    ConfigKey::new(
+        "default",
+        "server_max_connections",
+        "SERVER_MAX_CONNECTIONS",
+    ),
+    ConfigKey::new("default", "server_max_line_bytes", "SERVER_MAX_LINE_BYTES"),
+    ConfigKey::new("default", "server_shutdown_grace", "SERVER_SHUTDOWN_GRACE"),
+    ConfigKey::new("default", "server_max_buffered", "SERVER_MAX_BUFFERED"),
+    ConfigKey::new("default", "server_idle_timeout", "SERVER_IDLE_TIMEOUT"),
 ];
-
-/// The environment variable that names the server's config file.
-pub const SERVER_CONFIG_ENV: &str = "SERVER_CONFIG_FILE";
-/// The server's config file when none is named.
-pub const SERVER_CONFIG_DEFAULT: &str = "etc/server.ini";
 
 impl ServerConfig {
     /// Reads the server's configuration from `args`, the file they name and `env`.
@@ -111,53 +100,51 @@ impl ServerConfig {
 }
 
 impl Program for ServerConfig {
-    const KEYS: &'static [Key] = &SERVER_KEYS;
-    const FILE_ENV: &'static str = SERVER_CONFIG_ENV;
-    const FILE_DEFAULT: &'static str = SERVER_CONFIG_DEFAULT;
+    const KEYS: &'static [ConfigKey] = &SERVER_KEYS;
+    const FILE: [&'static str; 2] = ["SERVER_CONFIG_FILE", "etc/server.ini"];
 
-    fn from_sources(sources: &Sources<'_>) -> Result<Self, ConfigError> {
-        let defaults = ServerConfig::default();
-        Ok(ServerConfig {
-            port: sources.parse_or(&SERVER_PORT, defaults.port, |v| {
-                parse_in_range(v, 0, u16::MAX.into()).map(|n| n as u16)
-            })?,
-            ip: sources.parse_or(&SERVER_IP, defaults.ip, parse_host)?,
-            bind_ip: sources.parse_or(&SERVER_BIND_IP, defaults.bind_ip, |v| {
+    fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
+        let [
+            port,
+            ip,
+            bind_ip,
+            backlog,
+            level,
+            connections,
+            line,
+            grace,
+            budget,
+            idle,
+        ] = &SERVER_KEYS;
+        let d = ServerConfig::default();
+        let int = |key, default: usize, low, high| {
+            let default = default as u64;
+            let n = layers.parse_or(key, default, |v| parse_in_range(v, low, high))?;
+            Ok::<_, ConfigError>(n as usize) // in range, so it fits
+        };
+        let config = ServerConfig {
+            port: int(port, d.port.into(), 0, u16::MAX.into())? as u16,
+            ip: layers.parse_or(ip, d.ip, parse_host)?,
+            bind_ip: layers.parse_or(bind_ip, d.bind_ip, |v| {
                 v.parse()
                     .map_err(|_| "expected an IPv4 or IPv6 address such as 0.0.0.0".into())
             })?,
-            listen_backlog: sources.parse_or(
-                &SERVER_LISTEN_BACKLOG,
-                defaults.listen_backlog,
-                |v| parse_in_range(v, 1, 65_535).map(|n| n as i32),
-            )?,
-            logging_level: sources.parse_or(&LOGGING_LEVEL, defaults.logging_level, parse_level)?,
-            max_connections: sources.parse_or(
-                &SERVER_MAX_CONNECTIONS,
-                defaults.max_connections,
-                |v| parse_in_range(v, 1, 1_000_000).map(|n| n as usize),
-            )?,
-            max_line_bytes: sources.parse_or(
-                &SERVER_MAX_LINE_BYTES,
-                defaults.max_line_bytes,
-                |v| parse_in_range(v, 1, 16 * 1024 * 1024).map(|n| n as usize),
-            )?,
-            shutdown_grace: sources.parse_or(
-                &SERVER_SHUTDOWN_GRACE,
-                defaults.shutdown_grace,
-                |v| parse_duration(v, Duration::from_secs(3600)),
-            )?,
-            max_buffered: sources.parse_or(&SERVER_MAX_BUFFERED, defaults.max_buffered, |v| {
-                parse_in_range(v, 64 * 1024, 1 << 40).map(|n| n as usize)
+            listen_backlog: int(backlog, d.listen_backlog as usize, 1, 65_535)? as i32,
+            logging_level: layers.parse_or(level, d.logging_level, parse_level)?,
+            max_connections: int(connections, d.max_connections, 1, 1_000_000)?,
+            max_line_bytes: int(line, d.max_line_bytes, 1, 16 * 1024 * 1024)?,
+            shutdown_grace: layers.parse_or(grace, d.shutdown_grace, |v| {
+                parse_duration(v, Duration::from_secs(3600))
             })?,
-            idle_timeout: sources.parse_or(&SERVER_IDLE_TIMEOUT, defaults.idle_timeout, |v| {
-                parse_duration(v, Duration::from_secs(24 * 3600))
-            })?,
-        })
+            max_buffered: int(budget, d.max_buffered, 64 * 1024, 1 << 40)?,
+            idle_timeout: layers
+                .parse_or(idle, d.idle_timeout, |v| parse_duration(v, duration::MAX))?,
+        };
+        Ok(config)
     }
 }
 
-/// The client's settings.
+/// The client's settings (README, "Client keys").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientConfig {
     /// Shown in every message and log line.
@@ -184,24 +171,14 @@ impl Default for ClientConfig {
     }
 }
 
-const CLI_ID: Key = Key::new("default", "id", "CLI_ID");
-const CLI_SERVER_ADDRESS: Key = Key::new("server", "address", "CLI_SERVER_ADDRESS");
-const CLI_LOOP_AMOUNT: Key = Key::new("loop", "amount", "CLI_LOOP_AMOUNT");
-const CLI_LOOP_PERIOD: Key = Key::new("loop", "period", "CLI_LOOP_PERIOD");
-const CLI_LOG_LEVEL: Key = Key::new("log", "level", "CLI_LOG_LEVEL");
-
-const CLIENT_KEYS: [Key; 5] = [
-    CLI_ID,
-    CLI_SERVER_ADDRESS,
-    CLI_LOOP_AMOUNT,
-    CLI_LOOP_PERIOD,
-    CLI_LOG_LEVEL,
+/// In the order of the fields, as `from_layers` takes them apart.
+const CLIENT_KEYS: [ConfigKey; 5] = [
+    ConfigKey::new("default", "id", "CLI_ID"),
+    ConfigKey::new("server", "address", "CLI_SERVER_ADDRESS"),
+    ConfigKey::new("loop", "amount", "CLI_LOOP_AMOUNT"),
+    ConfigKey::new("loop", "period", "CLI_LOOP_PERIOD"),
+    ConfigKey::new("log", "level", "CLI_LOG_LEVEL"),
 ];
-
-/// The environment variable that names the client's config file.
-pub const CLIENT_CONFIG_ENV: &str = "CLI_CONFIG_FILE";
-/// The client's config file when none is named.
-pub const CLIENT_CONFIG_DEFAULT: &str = "etc/client.ini";
 
 impl ClientConfig {
     /// Reads the client's configuration from `args`, the file they name and `env`.
@@ -222,56 +199,51 @@ impl ClientConfig {
 }
 
 impl Program for ClientConfig {
-    const KEYS: &'static [Key] = &CLIENT_KEYS;
-    const FILE_ENV: &'static str = CLIENT_CONFIG_ENV;
-    const FILE_DEFAULT: &'static str = CLIENT_CONFIG_DEFAULT;
+    const KEYS: &'static [ConfigKey] = &CLIENT_KEYS;
+    const FILE: [&'static str; 2] = ["CLI_CONFIG_FILE", "etc/client.ini"];
 
-    fn from_sources(sources: &Sources<'_>) -> Result<Self, ConfigError> {
-        let defaults = ClientConfig::default();
+    fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
+        let [id, address, amount, period, level] = &CLIENT_KEYS;
+        let d = ClientConfig::default();
         Ok(ClientConfig {
-            id: sources.parse_or(&CLI_ID, defaults.id, parse_id)?,
-            server_address: sources.parse_or(
-                &CLI_SERVER_ADDRESS,
-                defaults.server_address,
-                parse_address,
-            )?,
-            loop_amount: sources.parse_or(&CLI_LOOP_AMOUNT, defaults.loop_amount, |v| {
+            id: layers.parse_or(id, d.id, parse_id)?,
+            server_address: layers.parse_or(address, d.server_address, parse_address)?,
+            loop_amount: layers.parse_or(amount, d.loop_amount, |v| {
                 parse_in_range(v, 0, u32::MAX.into())
             })?,
-            loop_period: sources.parse_or(&CLI_LOOP_PERIOD, defaults.loop_period, |v| {
-                parse_duration(v, Duration::from_secs(24 * 3600))
-            })?,
-            log_level: sources.parse_or(&CLI_LOG_LEVEL, defaults.log_level, parse_level)?,
+            loop_period: layers
+                .parse_or(period, d.loop_period, |v| parse_duration(v, duration::MAX))?,
+            log_level: layers.parse_or(level, d.log_level, parse_level)?,
         })
     }
 }
 
-/// One program's configuration: its keys, where its file is, how its values are
-/// read. Both programs load through the same two functions below.
+/// One program's configuration; both load through the two functions below.
 trait Program: Sized {
     /// Every key the file may hold.
-    const KEYS: &'static [Key];
-    /// The environment variable that names the config file.
-    const FILE_ENV: &'static str;
-    /// The config file when none is named.
-    const FILE_DEFAULT: &'static str;
+    const KEYS: &'static [ConfigKey];
+    /// The environment variable that names the config file, and the file when
+    /// none is named.
+    const FILE: [&'static str; 2];
 
-    /// The typed configuration from the layered sources.
-    fn from_sources(sources: &Sources<'_>) -> Result<Self, ConfigError>;
+    /// The typed configuration from the environment over the file.
+    fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError>;
 }
 
 fn load<C: Program>(args: &[OsString], env: EnvLookup<'_>) -> Result<C, ConfigError> {
-    let path = ConfigPath::from_args(args, C::FILE_ENV, C::FILE_DEFAULT, env)?;
-    C::from_sources(&Sources::load(&path, C::KEYS, env)?)
+    let [env_name, default] = C::FILE;
+    let path = ConfigPath::from_args(args, env_name, default, env)?;
+    C::from_layers(&Layers::load(&path, C::KEYS, env)?)
 }
 
 fn from_file_bytes<C: Program>(bytes: &[u8]) -> Result<C, ConfigError> {
-    let sources = Sources::from_bytes(Path::new("<bytes>"), bytes, C::KEYS, &no_env)?;
-    C::from_sources(&sources)
-}
-
-fn no_env(_: &str) -> Option<OsString> {
-    None
+    let no_env = |_: &str| None;
+    C::from_layers(&Layers::from_bytes(
+        Path::new("<bytes>"),
+        bytes,
+        C::KEYS,
+        &no_env,
+    )?)
 }
 
 #[cfg(test)]

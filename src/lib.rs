@@ -12,21 +12,19 @@
 // every use of the reactor (and of its `unsafe` registration) is inside this crate.
 pub mod client;
 pub mod config;
-pub mod duration;
+pub mod escape;
+pub mod framing;
 pub mod health;
-pub mod parsers;
 pub mod server;
 pub mod signals;
-pub mod startup;
 
-mod config_file;
 mod connection;
-mod escape;
-mod framing;
 mod logging;
 mod net;
 mod reactor;
 mod resolver;
-mod sources;
 mod timer;
-mod values;
+
+// Where they were before the config stack moved under `config`: Go durations are
+// printed in the logs of every module, and both binaries start through `startup`.
+pub use config::{duration, startup};

@@ -45,7 +45,7 @@ proptest! {
     }
 
     #[test]
-    fn durations_round_trip(nanos in 0..=parsers_max_nanos()) {
+    fn durations_round_trip(nanos in 0..=max_duration_nanos()) {
         check_duration_value(Duration::from_nanos(nanos));
     }
 
@@ -77,8 +77,8 @@ proptest! {
     }
 }
 
-fn parsers_max_nanos() -> u64 {
-    u64::try_from(tp0::parsers::MAX_DURATION.as_nanos()).unwrap_or(u64::MAX)
+fn max_duration_nanos() -> u64 {
+    u64::try_from(tp0::duration::MAX.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[test]

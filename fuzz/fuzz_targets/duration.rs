@@ -12,7 +12,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         models::check_duration_text(text);
     }
     if let Some(first) = data.first_chunk::<8>() {
-        let max = tp0::parsers::MAX_DURATION.as_nanos() as u64;
+        let max = tp0::duration::MAX.as_nanos() as u64;
         models::check_duration_value(Duration::from_nanos(u64::from_le_bytes(*first) % (max + 1)));
     }
 });

@@ -3,7 +3,10 @@
 //! and the invariants each parser must keep on any input.
 #![allow(dead_code)] // each user takes a different subset
 
-use tp0::parsers::{self, Framer};
+use tp0::config::{ClientConfig, ServerConfig};
+use tp0::duration;
+use tp0::escape::Escaped;
+use tp0::framing::Framer;
 
 /// What the framer made of a whole stream: the bytes echoed, whether a line broke
 /// the limit, and the unterminated tail left at the end.
@@ -145,7 +148,7 @@ pub fn unescape(text: &str) -> Option<Vec<u8>> {
 /// The escaper's promises on `bytes`: nothing forbidden in the output, and the
 /// output decodes back to `bytes`.
 pub fn check_escape(bytes: &[u8]) {
-    let text = parsers::escape(bytes);
+    let text = Escaped(bytes).to_string();
     if let Some(c) = text.chars().find(|&c| forbidden_in_log(c)) {
         panic!("{c:?} raw in {text:?} (from {bytes:?})");
     }
@@ -159,17 +162,17 @@ pub fn check_escape(bytes: &[u8]) {
 /// The duration parser's promises on any text: no panic; a value is at most the
 /// bound and reads back the same from its Go form.
 pub fn check_duration_text(text: &str) {
-    if let Ok(value) = parsers::parse_duration(text) {
-        assert!(value <= parsers::MAX_DURATION, "{text:?} gave {value:?}");
+    if let Ok(value) = duration::parse(text) {
+        assert!(value <= duration::MAX, "{text:?} gave {value:?}");
         check_duration_value(value);
     }
 }
 
 /// Formatting then parsing gives back the same duration.
 pub fn check_duration_value(value: std::time::Duration) {
-    let shown = parsers::format_duration(value);
+    let shown = duration::format(value);
     assert_eq!(
-        parsers::parse_duration(&shown),
+        duration::parse(&shown),
         Ok(value),
         "{value:?} shown as {shown:?}"
     );
@@ -179,8 +182,8 @@ pub fn check_duration_value(value: std::time::Duration) {
 /// always says why.
 pub fn check_config_bytes(bytes: &[u8]) {
     for reason in [
-        parsers::server_config(bytes).err().map(|e| e.reason),
-        parsers::client_config(bytes).err().map(|e| e.reason),
+        ServerConfig::from_file_bytes(bytes).err().map(|e| e.reason),
+        ClientConfig::from_file_bytes(bytes).err().map(|e| e.reason),
     ]
     .into_iter()
     .flatten()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
-use crate::duration;
+use super::duration;
 use crate::escape;
 
 /// The one rule for every integer key: decimal digits only, after trimming the

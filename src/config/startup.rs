@@ -1,13 +1,13 @@
 //! Start-up and exit of both programs: read the configuration, start the logger,
-//! and map failures to the exit codes of SPEC §6.
+//! and map failures to the exit codes of README, "Programs".
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use log::LevelFilter;
 
+use super::{ConfigError, EnvLookup};
 use crate::logging;
-use crate::sources::{ConfigError, EnvLookup};
 
 /// Done, or shut down gracefully.
 pub const SUCCESS: u8 = 0;
