@@ -36,7 +36,8 @@ pub struct ServerConfig {
     pub logging_level: LevelFilter,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
-    /// Longest accepted line, newline excluded.
+    /// Longest accepted line, newline excluded; never above `max_buffered`, so
+    /// that every line the limit admits can be held.
     pub max_line_bytes: usize,
     /// Upper bound of the drain at shutdown, against peers that never read.
     pub shutdown_grace: Duration,
@@ -140,6 +141,15 @@ impl Program for ServerConfig {
             idle_timeout: layers
                 .parse_or(idle, d.idle_timeout, |v| parse_duration(v, duration::MAX))?,
         };
+        // A line the limit admits but the budget cannot hold would never be echoed.
+        if config.max_line_bytes > config.max_buffered {
+            let budget = layers.blame(budget, config.max_buffered, String::new())?;
+            let reason = format!(
+                "a line this long cannot be held within {}; lower the line limit or raise the budget",
+                budget.setting()
+            );
+            return Err(layers.blame(line, config.max_line_bytes, reason)?);
+        }
         Ok(config)
     }
 }

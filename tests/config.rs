@@ -342,3 +342,48 @@ fn server_binds_all_interfaces_by_default() {
     let addr = format!("127.0.0.1:{port}").parse().expect("port");
     common::ping(&mut common::connect(addr), b"via loopback\n");
 }
+
+/// The budget must be able to hold one whole line (README, "Server keys"): a line limit
+/// beyond the budget is refused naming both keys, their values and where each came from;
+/// the smallest budget with the default line limit, and a line limit equal to the
+/// budget, still start.
+#[test]
+fn server_refuses_a_line_limit_beyond_the_budget() {
+    let mut env = vec![
+        ("SERVER_PORT", "0"),
+        ("SERVER_BIND_IP", "127.0.0.1"),
+        ("SERVER_MAX_BUFFERED", "65536"),
+        ("SERVER_MAX_LINE_BYTES", "1048576"),
+    ];
+    let mut proc = Proc::spawn(SERVER, &["--config", "/dev/null"], &env, Vec::new());
+    proc.expect_exit_code(Duration::from_secs(5), 2);
+    let output = proc.full_output();
+    for needle in [
+        "SERVER_MAX_LINE_BYTES = \"1048576\" (from environment variable SERVER_MAX_LINE_BYTES)",
+        "SERVER_MAX_BUFFERED = \"65536\" (from environment variable SERVER_MAX_BUFFERED)",
+    ] {
+        assert!(output.contains(needle), "{needle:?} not named\n{output}");
+    }
+
+    let file = TempFile::new("budget.ini", "[DEFAULT]\nSERVER_MAX_LINE_BYTES = 65537\n");
+    env.truncate(3);
+    let mut proc = Proc::spawn(SERVER, &["--config", file.path()], &env, Vec::new());
+    proc.expect_exit_code(Duration::from_secs(5), 2);
+    let output = proc.full_output();
+    for needle in [
+        format!(
+            "server_max_line_bytes = \"65537\" (from file {})",
+            file.path()
+        ),
+        "SERVER_MAX_BUFFERED = \"65536\" (from environment variable SERVER_MAX_BUFFERED)".into(),
+    ] {
+        assert!(output.contains(&needle), "{needle:?} not named\n{output}");
+    }
+
+    for line_limit in [None, Some("65536")] {
+        let mut env = env.clone();
+        env.extend(line_limit.map(|limit| ("SERVER_MAX_LINE_BYTES", limit)));
+        let server = Proc::spawn(SERVER, &["--config", "/dev/null"], &env, Vec::new());
+        server.wait_line("| max_line_bytes: 65536 | shutdown_grace: 500ms | max_buffered: 65536 |");
+    }
+}

@@ -252,6 +252,24 @@ impl<'a> Layers<'a> {
         };
         parse(setting.value.trim()).map_err(|reason| blame(key, setting, reason))
     }
+
+    /// The error against `key` for a `reason` about its value: as set, or `default`
+    /// when it is set nowhere (for rules that join two keys).
+    ///
+    /// # Errors
+    /// The environment value is not UTF-8.
+    pub fn blame(
+        &self,
+        key: &ConfigKey,
+        default: impl fmt::Display,
+        reason: String,
+    ) -> Result<ConfigError, ConfigError> {
+        let setting = self.get(key)?.unwrap_or_else(|| Setting {
+            value: default.to_string(),
+            origin: Origin::Default,
+        });
+        Ok(blame(key, setting, reason))
+    }
 }
 
 /// The error about `setting` of `key`, naming the key as the person wrote it: the

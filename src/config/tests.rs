@@ -129,6 +129,27 @@ fn files_as_bytes_give_values_or_errors() {
     );
 }
 
+#[test]
+fn the_line_limit_must_fit_in_the_budget() {
+    let error = load_server(&[
+        ("SERVER_MAX_LINE_BYTES", "65537"),
+        ("SERVER_MAX_BUFFERED", "65536"),
+    ])
+    .expect_err("a line of 65537 bytes cannot be held in 65536");
+    assert_eq!(
+        error.to_string(),
+        "SERVER_MAX_LINE_BYTES = \"65537\" (from environment variable SERVER_MAX_LINE_BYTES): \
+         a line this long cannot be held within \
+         SERVER_MAX_BUFFERED = \"65536\" (from environment variable SERVER_MAX_BUFFERED); \
+         lower the line limit or raise the budget"
+    );
+    let smallest = load_server(&[("SERVER_MAX_BUFFERED", "65536")]).expect("default line fits");
+    assert_eq!(
+        (smallest.max_line_bytes, smallest.max_buffered),
+        (65536, 65536)
+    );
+}
+
 /// Where a value comes from: the environment over the file over the default.
 mod layers {
     use crate::config::layers::*;
