@@ -84,17 +84,11 @@ const SERVER_KEYS: [ConfigKey; 10] = [
 
 impl ServerConfig {
     /// Reads the server's configuration from `args`, the file they name and `env`.
-    ///
-    /// # Errors
-    /// Bad usage, an unreadable explicit file, an unknown key or an invalid value.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         load(args, env)
     }
 
-    /// Reads the server's configuration from the contents of a config file alone.
-    ///
-    /// # Errors
-    /// The file breaks the INI rules, or has an unknown key or an invalid value.
+    /// The server's configuration from the contents of a config file alone.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
         from_file_bytes(bytes)
     }
@@ -105,18 +99,8 @@ impl Program for ServerConfig {
     const FILE: [&'static str; 2] = ["SERVER_CONFIG_FILE", "etc/server.ini"];
 
     fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
-        let [
-            port,
-            ip,
-            bind_ip,
-            backlog,
-            level,
-            connections,
-            line,
-            grace,
-            budget,
-            idle,
-        ] = &SERVER_KEYS;
+        let [port, ip, bind_ip, backlog, level, ..] = &SERVER_KEYS;
+        let [.., connections, line, grace, budget, idle] = &SERVER_KEYS;
         let d = ServerConfig::default();
         let int = |key, default: usize, low, high| {
             let default = default as u64;
@@ -192,17 +176,11 @@ const CLIENT_KEYS: [ConfigKey; 5] = [
 
 impl ClientConfig {
     /// Reads the client's configuration from `args`, the file they name and `env`.
-    ///
-    /// # Errors
-    /// Bad usage, an unreadable explicit file, an unknown key or an invalid value.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         load(args, env)
     }
 
-    /// Reads the client's configuration from the contents of a config file alone.
-    ///
-    /// # Errors
-    /// The file breaks the INI rules, or has an unknown key or an invalid value.
+    /// The client's configuration from the contents of a config file alone.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
         from_file_bytes(bytes)
     }
@@ -247,13 +225,8 @@ fn load<C: Program>(args: &[OsString], env: EnvLookup<'_>) -> Result<C, ConfigEr
 }
 
 fn from_file_bytes<C: Program>(bytes: &[u8]) -> Result<C, ConfigError> {
-    let no_env = |_: &str| None;
-    C::from_layers(&Layers::from_bytes(
-        Path::new("<bytes>"),
-        bytes,
-        C::KEYS,
-        &no_env,
-    )?)
+    let layers = Layers::from_bytes(Path::new("<bytes>"), bytes, C::KEYS, &|_| None)?;
+    C::from_layers(&layers)
 }
 
 #[cfg(test)]

@@ -19,13 +19,9 @@ pub const MAX_BYTES: u64 = 1024 * 1024;
 /// An INI file as configparser reads it: section → key → value.
 pub type Sections = HashMap<String, HashMap<String, Option<String>>>;
 
-/// Reads the whole file at `path`, `None` if there is none. What would block or
-/// never end is refused: a FIFO blocks `open` until a writer comes, a socket
-/// cannot be opened, a directory has no text, `/dev/zero` is cut at the cap.
-///
-/// # Errors
-/// Why the path cannot be used: a directory, FIFO or socket, unreadable, or
-/// more than [`MAX_BYTES`].
+/// The whole file at `path`, `None` if there is none, or why it cannot be used.
+/// What would block or never end is refused: a FIFO blocks `open` until a writer
+/// comes, a socket cannot be opened, a directory has no text; `/dev/zero` is cut.
 pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
     let cannot = |error: io::Error| format!("cannot be read: {error}");
     let kind = match std::fs::metadata(path) {
@@ -53,12 +49,8 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
     Ok(Some(bytes))
 }
 
-/// Parses the text of the file at `path` as Python's `configparser` does with
-/// `strict=True`; only the `known` sections and `(section, key)` pairs may appear.
-///
-/// # Errors
-/// Text that is not UTF-8, a syntax error of the crate, a duplicated section or
-/// key, an unknown section or key, a key without `=` or `:`.
+/// The text of the file at `path` as Python's `configparser` reads it with
+/// `strict=True`, holding only the `known` sections and `(section, key)` pairs.
 pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sections, ConfigError> {
     let origin = || Origin::File(path.to_path_buf());
     let refuse = |key: String, value, reason| ConfigError::new(&key, value, origin(), reason);
@@ -80,34 +72,33 @@ pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sectio
         .read(text.to_string())
         .map_err(|reason| refuse("INI syntax".into(), None, reason))?;
     let lines = first_lines(text).map_err(|(key, value, reason)| refuse(key, value, reason))?;
-    let faults = sections.iter().flat_map(|(section, keys)| {
-        let unknown = section != "default" && !known.iter().any(|(known, _)| known == section);
-        let keys = keys
-            .iter()
-            .filter(move |_| !unknown)
-            .filter_map(|(key, value)| {
-                let reason = if !known.contains(&(section.as_str(), key.as_str())) {
-                    "unknown key"
-                } else {
-                    value
-                        .is_none()
-                        .then_some("has no value (write key = value)")?
-                };
-                Some(((section.clone(), Some(key.clone())), value.clone(), reason))
-            });
-        let header = unknown.then(|| ((section.clone(), None), None, "unknown section"));
-        header.into_iter().chain(keys)
-    });
-    // The map has no order: name the fault written first.
-    match faults.min_by_key(|(name, ..)| lines.get(name).copied()) {
-        None => Ok(sections),
-        Some((name, value, reason)) => {
-            let at = lines
-                .get(&name)
-                .map_or(String::new(), |line| format!(" (line {line})"));
+    // The map has no order: of its faults, the one written first is named.
+    let mut first: Option<(Option<usize>, ConfigError)> = None;
+    let mut fault = |name: Name, value: Option<String>, reason: &str| {
+        let line = lines.get(&name).copied();
+        if first.as_ref().is_none_or(|(earliest, _)| line < *earliest) {
+            let at = line.map_or(String::new(), |line| format!(" (line {line})"));
             let key = qualified(&name.0, name.1.as_deref().unwrap_or(""));
-            Err(refuse(key, value, format!("{reason}{at}")))
+            first = Some((line, refuse(key, value, format!("{reason}{at}"))));
         }
+    };
+    for (section, keys) in &sections {
+        if section != "default" && !known.iter().any(|(known, _)| known == section) {
+            fault((section.clone(), None), None, "unknown section");
+            continue;
+        }
+        for (key, value) in keys {
+            let name = (section.clone(), Some(key.clone()));
+            if !known.contains(&(section.as_str(), key.as_str())) {
+                fault(name, value.clone(), "unknown key");
+            } else if value.is_none() {
+                fault(name, None, "has no value (write key = value)");
+            }
+        }
+    }
+    match first {
+        Some((_, error)) => Err(error),
+        None => Ok(sections),
     }
 }
 

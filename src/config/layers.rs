@@ -1,6 +1,6 @@
 //! Where a setting comes from: an environment variable wins over the INI file,
 //! which wins over the built-in default (README, "Programs"). Every value keeps its
-//! origin, so an error can name the key, the value and the place to fix it.
+//! origin, so an error names the key, the value and the place to fix it.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -76,17 +76,12 @@ impl std::error::Error for ConfigError {}
 /// Text from the OS (an argument, an environment value) as UTF-8, or the error
 /// that names it: the programs take no value that they could not log or compare.
 fn utf8(text: &OsStr, key: &str, origin: &Origin) -> Result<String, ConfigError> {
-    text.to_str()
-        .map(str::to_string)
-        .ok_or_else(|| ConfigError {
-            key: key.to_string(),
-            value: Some(text.to_string_lossy().into_owned()),
-            origin: origin.clone(),
-            reason: "is not valid UTF-8".into(),
-        })
+    let lossy = || Some(text.to_string_lossy().into_owned());
+    let error = || ConfigError::new(key, lossy(), origin.clone(), "is not valid UTF-8".into());
+    text.to_str().map(str::to_string).ok_or_else(error)
 }
 
-/// One value as written, with where it was written.
+/// One value as written, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting {
     pub value: String,
@@ -96,9 +91,9 @@ pub struct Setting {
 /// Reads the environment (as `std::env::var_os`); a function so tests can pass a map.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
-/// A setting's two names: its key in the file, in a section (both lower case, as
-/// configparser gives them; `default` also holds the keys before any section), and
-/// the environment variable that overrides it.
+/// A setting's two names: its key in a section of the file (lower case, as
+/// configparser gives them; `default` also holds the keys before any section),
+/// and the environment variable that overrides it.
 #[derive(Clone, Copy, Debug)]
 pub struct ConfigKey {
     pub section: &'static str,
@@ -120,11 +115,8 @@ pub struct ConfigPath {
 }
 
 impl ConfigPath {
-    /// Picks the config file from `--config PATH` (or `--config=PATH`), else the
-    /// environment variable `env_name`, else `default`.
-    ///
-    /// # Errors
-    /// Unknown or non-UTF-8 arguments, or `--config` without a path.
+    /// The file named by `--config PATH` (or `--config=PATH`), else by the variable
+    /// `env_name`, else `default`. Unknown or non-UTF-8 arguments are errors.
     pub fn from_args(
         args: &[OsString],
         env_name: &str,
@@ -160,26 +152,20 @@ impl ConfigPath {
             }
             (None, None) => (default.to_string(), None),
         };
-        Ok(ConfigPath {
-            path: path.into(),
-            explicit,
-        })
+        let path = path.into();
+        Ok(ConfigPath { path, explicit })
     }
 }
 
-/// Where a key is looked up, in order: the environment, then the INI file (if
-/// any); the caller supplies the default.
+/// Where a key is looked up: the environment, then the INI file (if any).
 pub struct Layers<'a> {
     file: Option<(PathBuf, Sections)>,
     env: EnvLookup<'a>,
 }
 
 impl<'a> Layers<'a> {
-    /// Reads and parses the file named by `config`, which may hold only `known`
-    /// keys; a missing default file means "defaults and environment only".
-    ///
-    /// # Errors
-    /// As [`file::read`] and [`file::parse`]; an explicit file that does not exist.
+    /// The file named by `config` (only `known` keys in it) under `env`; a missing
+    /// default file means "defaults and environment only".
     pub fn load(
         config: &ConfigPath,
         known: &[ConfigKey],
@@ -197,10 +183,7 @@ impl<'a> Layers<'a> {
         }
     }
 
-    /// The layers of a file at `path` whose contents are `bytes`.
-    ///
-    /// # Errors
-    /// As [`file::parse`].
+    /// A file at `path` whose contents are `bytes`, under `env`.
     pub fn from_bytes(
         path: &Path,
         bytes: &[u8],
@@ -208,17 +191,12 @@ impl<'a> Layers<'a> {
         env: EnvLookup<'a>,
     ) -> Result<Self, ConfigError> {
         let names: Vec<_> = known.iter().map(|key| (key.section, key.name)).collect();
-        let sections = file::parse(bytes, &names, path)?;
-        Ok(Layers {
-            file: Some((path.to_path_buf(), sections)),
-            env,
-        })
+        let file = Some((path.to_path_buf(), file::parse(bytes, &names, path)?));
+        Ok(Layers { file, env })
     }
 
     /// The value of `key`: from the environment if set there, else from the file.
-    ///
-    /// # Errors
-    /// The environment value is not UTF-8.
+    /// A non-UTF-8 environment value is an error.
     pub fn get(&self, key: &ConfigKey) -> Result<Option<Setting>, ConfigError> {
         if let Some(value) = (self.env)(key.env) {
             let origin = Origin::Env(key.env.to_string());
@@ -231,16 +209,12 @@ impl<'a> Layers<'a> {
         let value = sections
             .get(key.section)
             .and_then(|keys| keys.get(key.name)?.clone());
-        Ok(value.map(|value| Setting {
-            value,
-            origin: Origin::File(path.clone()),
-        }))
+        let origin = Origin::File(path.clone());
+        Ok(value.map(|value| Setting { value, origin }))
     }
 
-    /// Parses `key` (trimmed) with `parse`, or returns `default` when it is set nowhere.
-    ///
-    /// # Errors
-    /// The value does not parse; the error names key, value and origin.
+    /// `key` (trimmed) through `parse`, or `default` when it is set nowhere; the
+    /// error names key, value and origin.
     pub fn parse_or<T>(
         &self,
         key: &ConfigKey,
@@ -253,27 +227,24 @@ impl<'a> Layers<'a> {
         parse(setting.value.trim()).map_err(|reason| blame(key, setting, reason))
     }
 
-    /// The error against `key` for a `reason` about its value: as set, or `default`
-    /// when it is set nowhere (for rules that join two keys).
-    ///
-    /// # Errors
-    /// The environment value is not UTF-8.
+    /// The error against `key` for a `reason` about its value (as set, or `default`
+    /// when set nowhere), for rules that join two keys.
     pub fn blame(
         &self,
         key: &ConfigKey,
         default: impl fmt::Display,
         reason: String,
     ) -> Result<ConfigError, ConfigError> {
-        let setting = self.get(key)?.unwrap_or_else(|| Setting {
-            value: default.to_string(),
+        let value = default.to_string();
+        let setting = self.get(key)?.unwrap_or(Setting {
+            value,
             origin: Origin::Default,
         });
         Ok(blame(key, setting, reason))
     }
 }
 
-/// The error about `setting` of `key`, naming the key as the person wrote it: the
-/// variable, or the key in the file.
+/// The error about `key` set to `setting`, naming the key as the person wrote it.
 fn blame(key: &ConfigKey, setting: Setting, reason: String) -> ConfigError {
     let name = match &setting.origin {
         Origin::File(_) => &qualified(key.section, key.name),
