@@ -1,5 +1,6 @@
-//! Configuration errors (SPEC §3, §4, §6): each bad value makes the program exit 2 with a
-//! message naming the key, the value and where it came from (the file or the env).
+//! Configuration errors (README, "Programs", the key tables and "Rules for config files,
+//! arguments and values"): each bad value makes the program exit 2 with a message naming
+//! the key, the value and where it came from (the file or the env).
 
 mod common;
 
@@ -160,6 +161,12 @@ fn server_rejects_bad_settings() {
                 "empty integer",
                 Source::File("[DEFAULT]\nSERVER_MAX_CONNECTIONS =\n"),
                 &["server_max_connections", "empty"],
+            ),
+            (
+                // README: durations take no sign, though Go's take one.
+                "signed duration",
+                Source::Env("SERVER_SHUTDOWN_GRACE", "+1s"),
+                &["SERVER_SHUTDOWN_GRACE", "+1s", "sign"],
             ),
             (
                 "duration overflow",

@@ -1,6 +1,7 @@
-//! Config input that someone else controls (SPEC §3, issue "hostile input"): paths that
-//! are not files, oversized files, non-UTF-8 arguments and environment values, and the
-//! INI rules of Python's configparser, all through the real binaries.
+//! Config input that someone else controls (README, "Rules for config files, arguments and
+//! values"; NOTES, "Hostile input"): paths that are not files, oversized files, non-UTF-8
+//! arguments and environment values, and the INI rules of Python's configparser, all
+//! through the real binaries.
 
 mod common;
 

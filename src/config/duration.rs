@@ -24,12 +24,12 @@ pub const MAX: Duration = Duration::from_secs(24 * 3600);
 ///
 /// # Errors
 /// A message saying what is wrong with the text (empty, missing unit, unknown
-/// unit, negative, longer than [`MAX`]).
+/// unit, a sign, longer than [`MAX`]).
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let body = text.strip_prefix('+').unwrap_or(text);
-    if body.starts_with('-') {
-        return Err("negative durations are not allowed".into());
+    let body = text.trim();
+    // Go takes a sign; README's rule for durations does not.
+    if body.starts_with(['+', '-']) {
+        return Err("signs are not allowed".into());
     }
     if body == "0" {
         return Ok(Duration::ZERO);
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        for bad in ["", "5", "s", "-1s", "5x", "1..5s", "3d", "ms5", "1s 2s"] {
+        for bad in ["", "5", "s", "-1s", "+1s", "5x", "1..5s", "3d", "ms5", "1s 2s"] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
         assert!(parse("9999999999h").is_err());
