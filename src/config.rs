@@ -64,40 +64,37 @@ impl Default for ServerConfig {
     }
 }
 
+/// The section of the keys before any section, and of `[DEFAULT]`.
+const DEFAULT: &str = "default";
+
 /// In the order of the fields, as `from_layers` takes them apart.
 const SERVER_KEYS: [ConfigKey; 10] = [
-    ConfigKey::new("default", "server_port", "SERVER_PORT"),
-    ConfigKey::new("default", "server_ip", "SERVER_IP"),
-    ConfigKey::new("default", "server_bind_ip", "SERVER_BIND_IP"),
-    ConfigKey::new("default", "server_listen_backlog", "SERVER_LISTEN_BACKLOG"),
-    ConfigKey::new("default", "logging_level", "LOGGING_LEVEL"),
-    ConfigKey::new(
-        "default",
-        "server_max_connections",
-        "SERVER_MAX_CONNECTIONS",
-    ),
-    ConfigKey::new("default", "server_max_line_bytes", "SERVER_MAX_LINE_BYTES"),
-    ConfigKey::new("default", "server_shutdown_grace", "SERVER_SHUTDOWN_GRACE"),
-    ConfigKey::new("default", "server_max_buffered", "SERVER_MAX_BUFFERED"),
-    ConfigKey::new("default", "server_idle_timeout", "SERVER_IDLE_TIMEOUT"),
+    ConfigKey::new(DEFAULT, "server_port", "SERVER_PORT"),
+    ConfigKey::new(DEFAULT, "server_ip", "SERVER_IP"),
+    ConfigKey::new(DEFAULT, "server_bind_ip", "SERVER_BIND_IP"),
+    ConfigKey::new(DEFAULT, "server_listen_backlog", "SERVER_LISTEN_BACKLOG"),
+    ConfigKey::new(DEFAULT, "logging_level", "LOGGING_LEVEL"),
+    ConfigKey::new(DEFAULT, "server_max_connections", "SERVER_MAX_CONNECTIONS"),
+    ConfigKey::new(DEFAULT, "server_max_line_bytes", "SERVER_MAX_LINE_BYTES"),
+    ConfigKey::new(DEFAULT, "server_shutdown_grace", "SERVER_SHUTDOWN_GRACE"),
+    ConfigKey::new(DEFAULT, "server_max_buffered", "SERVER_MAX_BUFFERED"),
+    ConfigKey::new(DEFAULT, "server_idle_timeout", "SERVER_IDLE_TIMEOUT"),
 ];
 
 impl ServerConfig {
     /// Reads the server's configuration from `args`, the file they name and `env`.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
-        load(args, env)
+        let path = ConfigPath::from_args(args, "SERVER_CONFIG_FILE", "etc/server.ini", env)?;
+        Self::from_layers(&Layers::load(&path, &SERVER_KEYS, env)?)
     }
 
     /// The server's configuration from the contents of a config file alone.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
-        from_file_bytes(bytes)
+        let path = Path::new("<bytes>");
+        Self::from_layers(&Layers::from_bytes(path, bytes, &SERVER_KEYS, &|_| None)?)
     }
-}
 
-impl Program for ServerConfig {
-    const KEYS: &'static [ConfigKey] = &SERVER_KEYS;
-    const FILE: [&'static str; 2] = ["SERVER_CONFIG_FILE", "etc/server.ini"];
-
+    /// The typed configuration from the environment over the file.
     fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
         let [port, ip, bind_ip, backlog, level, ..] = &SERVER_KEYS;
         let [.., connections, line, grace, budget, idle] = &SERVER_KEYS;
@@ -167,7 +164,7 @@ impl Default for ClientConfig {
 
 /// In the order of the fields, as `from_layers` takes them apart.
 const CLIENT_KEYS: [ConfigKey; 5] = [
-    ConfigKey::new("default", "id", "CLI_ID"),
+    ConfigKey::new(DEFAULT, "id", "CLI_ID"),
     ConfigKey::new("server", "address", "CLI_SERVER_ADDRESS"),
     ConfigKey::new("loop", "amount", "CLI_LOOP_AMOUNT"),
     ConfigKey::new("loop", "period", "CLI_LOOP_PERIOD"),
@@ -177,19 +174,17 @@ const CLIENT_KEYS: [ConfigKey; 5] = [
 impl ClientConfig {
     /// Reads the client's configuration from `args`, the file they name and `env`.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
-        load(args, env)
+        let path = ConfigPath::from_args(args, "CLI_CONFIG_FILE", "etc/client.ini", env)?;
+        Self::from_layers(&Layers::load(&path, &CLIENT_KEYS, env)?)
     }
 
     /// The client's configuration from the contents of a config file alone.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
-        from_file_bytes(bytes)
+        let path = Path::new("<bytes>");
+        Self::from_layers(&Layers::from_bytes(path, bytes, &CLIENT_KEYS, &|_| None)?)
     }
-}
 
-impl Program for ClientConfig {
-    const KEYS: &'static [ConfigKey] = &CLIENT_KEYS;
-    const FILE: [&'static str; 2] = ["CLI_CONFIG_FILE", "etc/client.ini"];
-
+    /// The typed configuration from the environment over the file.
     fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
         let [id, address, amount, period, level] = &CLIENT_KEYS;
         let d = ClientConfig::default();
@@ -204,29 +199,6 @@ impl Program for ClientConfig {
             log_level: layers.parse_or(level, d.log_level, parse_level)?,
         })
     }
-}
-
-/// One program's configuration; both load through the two functions below.
-trait Program: Sized {
-    /// Every key the file may hold.
-    const KEYS: &'static [ConfigKey];
-    /// The environment variable that names the config file, and the file when
-    /// none is named.
-    const FILE: [&'static str; 2];
-
-    /// The typed configuration from the environment over the file.
-    fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError>;
-}
-
-fn load<C: Program>(args: &[OsString], env: EnvLookup<'_>) -> Result<C, ConfigError> {
-    let [env_name, default] = C::FILE;
-    let path = ConfigPath::from_args(args, env_name, default, env)?;
-    C::from_layers(&Layers::load(&path, C::KEYS, env)?)
-}
-
-fn from_file_bytes<C: Program>(bytes: &[u8]) -> Result<C, ConfigError> {
-    let layers = Layers::from_bytes(Path::new("<bytes>"), bytes, C::KEYS, &|_| None)?;
-    C::from_layers(&layers)
 }
 
 #[cfg(test)]

@@ -155,7 +155,9 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        for bad in ["", "5", "s", "-1s", "+1s", "5x", "1..5s", "3d", "ms5", "1s 2s"] {
+        for bad in [
+            "", "5", "s", "-1s", "+1s", "5x", "1..5s", "3d", "ms5", "1s 2s",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
         assert!(parse("9999999999h").is_err());
