@@ -37,20 +37,14 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     if body.is_empty() {
         return Err("empty duration (write e.g. 100ms, 5s, 1m30s)".into());
     }
-    let mut rest = body;
-    let mut total: u128 = 0;
+    let (mut rest, mut total) = (body, 0u128);
+    let digit = |c: char| c.is_ascii_digit() || c == '.';
     while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (number, after) = rest.split_at(number_len);
+        let (number, after) = rest.split_at(rest.find(|c| !digit(c)).unwrap_or(rest.len()));
         if number.is_empty() || number == "." || number.matches('.').count() > 1 {
             return Err(format!("expected a number at `{rest}`"));
         }
-        let unit_len = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_len);
+        let (unit, next) = after.split_at(after.find(digit).unwrap_or(after.len()));
         let scale = match UNITS.iter().find(|(name, _)| *name == unit) {
             Some((_, scale)) if *scale > 0 => *scale,
             _ if unit.is_empty() => {
