@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Where the bad setting is put.
 #[derive(Clone, Copy)]
-enum Source<'a> {
+enum Placement<'a> {
     /// A config file with these contents; the message must name the file's path.
     File(&'a str),
     /// An environment variable (key, value); the message must say it came from the env.
@@ -18,7 +18,7 @@ enum Source<'a> {
 }
 
 /// A bad setting: its name for failure messages, where it is put, what the message names.
-type Case<'a> = (&'a str, Source<'a>, &'a [&'a str]);
+type Case<'a> = (&'a str, Placement<'a>, &'a [&'a str]);
 
 /// Checks every case with [`assert_config_error`]; one failure does not hide the others,
 /// and each case's own panic (printed above the final one) says what went wrong.
@@ -35,10 +35,10 @@ fn assert_config_errors(program: &str, cases: &[Case]) {
 
 /// Runs `program` with `source` on top of otherwise valid settings and checks that it
 /// exits 2 and that its output (stdout + stderr) names every one of `needles`.
-fn assert_config_error(program: &str, case: &str, source: Source, needles: &[&str]) {
+fn assert_config_error(program: &str, case: &str, source: Placement, needles: &[&str]) {
     let text = match source {
-        Source::File(text) => text,
-        Source::Env(..) => "",
+        Placement::File(text) => text,
+        Placement::Env(..) => "",
     };
     let file = TempFile::new("bad.ini", text);
     let path = file.path().to_string();
@@ -56,7 +56,7 @@ fn assert_config_error(program: &str, case: &str, source: Source, needles: &[&st
         .into_iter()
         .filter(|(key, _)| !lower_text.contains(&key.to_lowercase()))
         .collect();
-    if let Source::Env(key, value) = source {
+    if let Placement::Env(key, value) = source {
         env.push((key, value));
     }
     let mut proc = Proc::spawn(program, &["--config", &path], &env, vec![file]);
@@ -73,8 +73,8 @@ fn assert_config_error(program: &str, case: &str, source: Source, needles: &[&st
     let lower = output.to_lowercase();
     let mut wanted: Vec<&str> = needles.to_vec();
     match source {
-        Source::File(_) => wanted.push(&path),
-        Source::Env(..) => wanted.push("env"),
+        Placement::File(_) => wanted.push(&path),
+        Placement::Env(..) => wanted.push("env"),
     }
     for needle in wanted {
         // configparser lowercases keys read from a file, so names match in any case.
@@ -103,74 +103,74 @@ fn server_rejects_bad_settings() {
         &[
             (
                 "bad port from env",
-                Source::Env("SERVER_PORT", "abc"),
+                Placement::Env("SERVER_PORT", "abc"),
                 &["SERVER_PORT", "abc"],
             ),
             (
                 "out-of-range port from file",
-                Source::File("[DEFAULT]\nSERVER_PORT = 70000\n"),
+                Placement::File("[DEFAULT]\nSERVER_PORT = 70000\n"),
                 &["SERVER_PORT", "70000"],
             ),
             (
                 "bad backlog",
-                Source::Env("SERVER_LISTEN_BACKLOG", "lots"),
+                Placement::Env("SERVER_LISTEN_BACKLOG", "lots"),
                 &["SERVER_LISTEN_BACKLOG", "lots"],
             ),
             (
                 "bad level from env",
-                Source::Env("LOGGING_LEVEL", "LOUD"),
+                Placement::Env("LOGGING_LEVEL", "LOUD"),
                 &["LOGGING_LEVEL", "LOUD"],
             ),
             (
                 "bad level from file",
-                Source::File("[DEFAULT]\nLOGGING_LEVEL = LOUD\n"),
+                Placement::File("[DEFAULT]\nLOGGING_LEVEL = LOUD\n"),
                 &["LOGGING_LEVEL", "LOUD"],
             ),
             (
                 "bad duration",
-                Source::Env("SERVER_SHUTDOWN_GRACE", "soon"),
+                Placement::Env("SERVER_SHUTDOWN_GRACE", "soon"),
                 &["SERVER_SHUTDOWN_GRACE", "soon"],
             ),
             (
                 // Go's syntax: only "0" may go without a unit.
                 "duration without unit",
-                Source::Env("SERVER_SHUTDOWN_GRACE", "500"),
+                Placement::Env("SERVER_SHUTDOWN_GRACE", "500"),
                 &["SERVER_SHUTDOWN_GRACE", "500"],
             ),
             (
                 "bad max line",
-                Source::Env("SERVER_MAX_LINE_BYTES", "big"),
+                Placement::Env("SERVER_MAX_LINE_BYTES", "big"),
                 &["SERVER_MAX_LINE_BYTES", "big"],
             ),
             (
                 "bad max connections",
-                Source::Env("SERVER_MAX_CONNECTIONS", "none"),
+                Placement::Env("SERVER_MAX_CONNECTIONS", "none"),
                 &["SERVER_MAX_CONNECTIONS", "none"],
             ),
             (
                 "unknown key in file",
-                Source::File("[DEFAULT]\nSERVER_PORT = 0\nSERVER_PROT = 1234\n"),
+                Placement::File("[DEFAULT]\nSERVER_PORT = 0\nSERVER_PROT = 1234\n"),
                 &["SERVER_PROT"],
             ),
             (
                 "signed port",
-                Source::Env("SERVER_PORT", "+80"),
+                Placement::Env("SERVER_PORT", "+80"),
                 &["SERVER_PORT", "+80", "sign"],
             ),
             (
                 "empty integer",
-                Source::File("[DEFAULT]\nSERVER_MAX_CONNECTIONS =\n"),
+                Placement::File("[DEFAULT]\nSERVER_MAX_CONNECTIONS =\n"),
                 &["server_max_connections", "empty"],
             ),
             (
                 // README: durations take no sign, though Go's take one.
                 "signed duration",
-                Source::Env("SERVER_SHUTDOWN_GRACE", "+1s"),
+                Placement::Env("SERVER_SHUTDOWN_GRACE", "+1s"),
                 &["SERVER_SHUTDOWN_GRACE", "+1s", "sign"],
             ),
             (
                 "duration overflow",
-                Source::Env(
+                Placement::Env(
                     "SERVER_SHUTDOWN_GRACE",
                     "340282366920938463463374607431768211.999us",
                 ),
@@ -181,22 +181,22 @@ fn server_rejects_bad_settings() {
             ),
             (
                 "duplicated key",
-                Source::File("[DEFAULT]\nSERVER_PORT = 0\nserver_port = 1\n"),
+                Placement::File("[DEFAULT]\nSERVER_PORT = 0\nserver_port = 1\n"),
                 &["server_port", "twice"],
             ),
             (
                 "duplicated section",
-                Source::File("[DEFAULT]\nSERVER_PORT = 0\n[DEFAULT]\n"),
+                Placement::File("[DEFAULT]\nSERVER_PORT = 0\n[DEFAULT]\n"),
                 &["[DEFAULT]", "twice"],
             ),
             (
                 "unknown empty section",
-                Source::File("[DEFAULT]\nSERVER_PORT = 0\n[extra]\n"),
+                Placement::File("[DEFAULT]\nSERVER_PORT = 0\n[extra]\n"),
                 &["[extra]", "unknown section"],
             ),
             (
                 "no inline comments",
-                Source::File("[DEFAULT]\nSERVER_PORT = 0 # the port\n"),
+                Placement::File("[DEFAULT]\nSERVER_PORT = 0 # the port\n"),
                 &["server_port", "0 # the port"],
             ),
         ],
@@ -232,47 +232,47 @@ fn client_rejects_bad_settings() {
         &[
             (
                 "bad amount from env",
-                Source::Env("CLI_LOOP_AMOUNT", "many"),
+                Placement::Env("CLI_LOOP_AMOUNT", "many"),
                 &["CLI_LOOP_AMOUNT", "many"],
             ),
             (
                 "negative amount",
-                Source::Env("CLI_LOOP_AMOUNT", "-3"),
+                Placement::Env("CLI_LOOP_AMOUNT", "-3"),
                 &["CLI_LOOP_AMOUNT", "-3"],
             ),
             (
                 "bad amount from file",
-                Source::File("id = 1\n[loop]\namount = many\nperiod = 10ms\n"),
+                Placement::File("id = 1\n[loop]\namount = many\nperiod = 10ms\n"),
                 &["amount", "many"],
             ),
             (
                 "bad period",
-                Source::Env("CLI_LOOP_PERIOD", "soon"),
+                Placement::Env("CLI_LOOP_PERIOD", "soon"),
                 &["CLI_LOOP_PERIOD", "soon"],
             ),
             (
                 "bad id",
-                Source::Env("CLI_ID", "two words"),
+                Placement::Env("CLI_ID", "two words"),
                 &["CLI_ID", "two words"],
             ),
             (
                 "bad address",
-                Source::Env("CLI_SERVER_ADDRESS", "no-port-here"),
+                Placement::Env("CLI_SERVER_ADDRESS", "no-port-here"),
                 &["CLI_SERVER_ADDRESS", "no-port-here"],
             ),
             (
                 "bad log level",
-                Source::Env("CLI_LOG_LEVEL", "LOUD"),
+                Placement::Env("CLI_LOG_LEVEL", "LOUD"),
                 &["CLI_LOG_LEVEL", "LOUD"],
             ),
             (
                 "period over the bound",
-                Source::Env("CLI_LOOP_PERIOD", "25h"),
+                Placement::Env("CLI_LOOP_PERIOD", "25h"),
                 &["CLI_LOOP_PERIOD", "25h", "24h0m0s"],
             ),
             (
                 "id with a bar",
-                Source::Env("CLI_ID", "a|b"),
+                Placement::Env("CLI_ID", "a|b"),
                 &["CLI_ID", "a|b"],
             ),
         ],
