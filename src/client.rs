@@ -1,27 +1,31 @@
-//! The course client as a state machine on the reactor: for each message, connect,
-//! send it, read the echo, check it, close, wait the period. A failed attempt is
-//! resent after a backoff until the message's budget is spent (`attempts`,
-//! `message`); a signal wakes the loop in any phase.
+//! The course client as straight-line code: for each message, resolve, connect, send,
+//! read one line, check it, wait the period; a failed attempt is resent after a backoff
+//! until the message's budget is spent (`attempts`). Every wait goes through
+//! [`Client::wait`], which also watches the signal pipe and stdout, so a signal stops
+//! the client wherever it is (README "Client keys", NOTES "The client").
 
 mod attempts;
-mod echo;
+mod check;
 mod exchange;
-mod message;
-mod phase;
+mod resolver;
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::config::ClientConfig;
+use crate::duration;
+use crate::escape::Escaped;
 use crate::logging;
-use crate::reactor::{Events, Interest, Key, Reactor};
+use crate::reactor::{Events, Interest, Poller, Registered, level_poller};
 use crate::signals::SignalPipe;
 use attempts::Attempts;
-use phase::Phase;
 
-/// The signal pipe is registered first and never moves.
-const SIGNALS: Key = 0;
+/// Poller keys: the client watches at most these three descriptors at once, the
+/// last one being the lookup or the socket of the attempt in flight.
+const SIGNALS: usize = 0;
+const STDOUT: usize = 1;
+const ATTEMPT: usize = 2;
 
 /// How the client ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -43,24 +47,38 @@ pub enum Failure {
     Io(io::Error),
 }
 
-impl From<io::Error> for Failure {
+/// Why the sequence ends before its last message: a signal, or a failure (logged).
+enum Halt {
+    Signalled,
+    Failed(Failure),
+}
+
+impl From<io::Error> for Halt {
     fn from(error: io::Error) -> Self {
-        Failure::Io(error)
+        Halt::Failed(Failure::Io(error))
     }
 }
 
-/// The running client.
+/// What ended a [`Client::wait`] that no signal ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Wake {
+    /// The attempt's lookup or socket is ready for its interest.
+    Ready,
+    /// The deadline passed first.
+    TimedOut,
+}
+
+/// The running client: the poller and the descriptors it watches besides the
+/// attempt in flight, which `exchange` holds itself.
 pub struct Client {
-    /// Watches duplicates of the descriptors that the phase and `signals` own, so
-    /// each source lives where its state is and needs no lookup by key.
-    reactor: Reactor<OwnedFd>,
-    signals: SignalPipe,
+    poller: Rc<Poller>,
+    signals: Registered<SignalPipe>,
+    /// Watched for writability while log records wait for it, when `logging` made it
+    /// non-blocking (a pipe or socket): then a reader that stops reading cannot make
+    /// the client deaf to signals.
+    stdout: Option<Registered<io::Stdout>>,
     config: ClientConfig,
-    /// Number of the message in flight, from 1.
-    number: u64,
-    message: Vec<u8>,
-    attempts: Attempts,
-    phase: Phase,
+    events: Events,
 }
 
 impl Client {
@@ -69,21 +87,22 @@ impl Client {
     /// # Errors
     /// The poller cannot be created or refuses the signal pipe.
     pub fn new(config: ClientConfig, signals: SignalPipe) -> io::Result<Self> {
-        let mut reactor = Reactor::new(SIGNALS + 1)?;
-        reactor.insert_at(
-            SIGNALS,
-            signals.as_fd().try_clone_to_owned()?,
-            Interest::READ,
-        )?;
-        let now = Instant::now();
+        let poller = level_poller()?;
+        let signals = Registered::new(&poller, SIGNALS, signals, Interest::READ)?;
+        // A stdout that cannot be watched (a terminal, a file, closed) stays blocking.
+        let watched = logging::set_nonblocking().unwrap_or(false);
+        let stdout = watched
+            .then(|| Registered::new(&poller, STDOUT, io::stdout(), Interest::NONE).ok())
+            .flatten();
+        if watched && stdout.is_none() {
+            logging::finish();
+        }
         Ok(Client {
-            reactor,
+            poller,
             signals,
+            stdout,
             config,
-            number: 0,
-            message: Vec::new(),
-            attempts: Attempts::start(now),
-            phase: Phase::Waiting { until: now },
+            events: Events::new(),
         })
     }
 
@@ -92,20 +111,13 @@ impl Client {
     /// # Errors
     /// A [`Failure`], already logged.
     pub fn run(mut self) -> Result<Outcome, Failure> {
-        let outcome = self.serve();
+        let outcome = match self.send_all() {
+            Ok(()) => Ok(Outcome::Finished),
+            Err(Halt::Signalled) => Ok(Outcome::Stopped),
+            Err(Halt::Failed(failure)) => Err(failure),
+        };
         if outcome.is_ok() {
-            // Between messages no socket is open; one cut short is part of a shutdown.
-            let now = Instant::now();
-            let last = std::mem::replace(&mut self.phase, Phase::Waiting { until: now });
-            let had_socket = last.is_connection();
-            self.release(last);
-            if had_socket {
-                log::info!(
-                    "action: close_connection | result: success | client_id: {}",
-                    self.config.id
-                );
-            }
-            drop(self.reactor.remove(SIGNALS));
+            drop(self.signals);
             log::info!("action: close_signal_pipe | result: success");
             log::info!("action: shutdown | result: success");
         }
@@ -113,97 +125,106 @@ impl Client {
         outcome
     }
 
-    fn serve(&mut self) -> Result<Outcome, Failure> {
-        let mut events = Events::new();
+    fn send_all(&mut self) -> Result<(), Halt> {
+        // A signal that came during start-up stops the client before it sends.
+        self.wait(Instant::now(), "waiting")?;
+        let id = self.config.id.clone();
+        for number in 1..=self.config.loop_amount {
+            let message = format!("[CLIENT {id}] Message N°{number}\n").into_bytes();
+            self.deliver(&message)?;
+            let period = self.config.loop_period;
+            log::debug!(
+                "action: wait_period | result: in_progress | client_id: {id} | period: {}",
+                duration::format(period)
+            );
+            self.wait(Instant::now() + period, "waiting")?;
+        }
+        log::info!("action: loop_finished | result: success | client_id: {id}");
+        Ok(())
+    }
+
+    /// Sends `message` until it is echoed: after a failed attempt, waits its backoff
+    /// and resends, until the message's budget is spent.
+    fn deliver(&mut self, message: &[u8]) -> Result<(), Halt> {
+        let line = Escaped(message.strip_suffix(b"\n").unwrap_or(message));
+        let id = &self.config.id.clone();
+        let server = &self.config.server_address.clone();
+        let mut attempts = Attempts::start(Instant::now());
+        loop {
+            let (action, error) = match self.attempt(message, &attempts) {
+                Ok(()) => {
+                    log::info!(
+                        "action: receive_message | result: success | client_id: {id} | msg: {line}"
+                    );
+                    return Ok(());
+                }
+                Err(exchange::Miss::Retry(action, error)) => (action, error.to_string()),
+                Err(exchange::Miss::Halt(halt)) => return Err(halt),
+            };
+            let error = Escaped(error.as_bytes());
+            let attempt = attempts.number();
+            let now = Instant::now();
+            let Some(delay) = attempts.retry(now) else {
+                log::error!(
+                    "action: {action} | result: fail | client_id: {id} | server_address: {server} | msg: {line} | attempts: {attempt} | error: {error}"
+                );
+                return Err(Halt::Failed(Failure::GaveUp));
+            };
+            log::warn!(
+                "action: {action} | result: in_progress | client_id: {id} | server_address: {server} | msg: {line} | attempt: {attempt} | retry_in: {} | error: {error}",
+                duration::format(delay)
+            );
+            self.wait(now + delay, "backoff")?;
+        }
+    }
+
+    /// Sleeps until the attempt's source (if one is registered under [`ATTEMPT`]) is
+    /// ready, `until` passes, or a signal asks for shutdown; `phase` names where the
+    /// client is in the shutdown line. Log records leave before it sleeps.
+    ///
+    /// # Errors
+    /// [`Halt::Signalled`] (logged), or the poller failed.
+    fn wait(&mut self, until: Instant, phase: &str) -> Result<Wake, Halt> {
         loop {
             logging::flush();
-            events.clear();
-            self.reactor
-                .wait(&mut events, Some(self.phase.deadline()))?;
-            for event in events.iter() {
+            if let Some(stdout) = &mut self.stdout {
+                stdout.set_interest(Interest::new(false, logging::backlog() > 0))?;
+            }
+            self.events.clear();
+            self.poller.wait_deadline(&mut self.events, until)?;
+            let (mut signalled, mut ready, mut stdout_gone) = (false, false, false);
+            for event in self.events.iter() {
                 match event.key {
-                    SIGNALS if self.on_signal() => return Ok(Outcome::Stopped),
-                    SIGNALS => {}
-                    key if self.phase.key() == Some(key) => self.on_source()?,
-                    // A source replaced earlier in this turn.
+                    SIGNALS => signalled = true,
+                    ATTEMPT => ready = true,
+                    // Never read: "readable" is the error or hang-up of a reader that
+                    // left, reported at every wait until it is unregistered.
+                    STDOUT => stdout_gone |= event.readable,
                     _ => {}
                 }
             }
-            if Instant::now() >= self.phase.deadline() {
-                if let Some(outcome) = self.on_deadline()? {
-                    return Ok(outcome);
-                }
+            if stdout_gone {
+                self.stdout = None;
+            }
+            // Drained before acting: see the signals module. A byte may come for a
+            // signal that an earlier drain already took, and then nothing is new.
+            if let Some(signal) = signalled.then(|| self.take_signal()).flatten() {
+                log::info!(
+                    "action: shutdown | result: in_progress | client_id: {} | signal: {signal} | phase: {phase}",
+                    self.config.id
+                );
+                return Err(Halt::Signalled);
+            }
+            if ready {
+                return Ok(Wake::Ready);
+            }
+            if Instant::now() >= until {
+                return Ok(Wake::TimedOut);
             }
         }
     }
 
-    /// Returns whether a shutdown was asked for.
-    fn on_signal(&mut self) -> bool {
-        // Drained before acting: see the signals module. A byte may come for a
-        // signal that an earlier drain already took, and then nothing is new.
-        let Some(signal) = self.signals.take().into_iter().next() else {
-            return false;
-        };
-        log::info!(
-            "action: shutdown | result: in_progress | client_id: {} | signal: {signal} | phase: {}",
-            self.config.id,
-            self.phase.name()
-        );
-        true
-    }
-
-    fn on_deadline(&mut self) -> Result<Option<Outcome>, Failure> {
-        match self.phase {
-            Phase::Waiting { .. } => {
-                if self.number >= self.config.loop_amount {
-                    log::info!(
-                        "action: loop_finished | result: success | client_id: {}",
-                        self.config.id
-                    );
-                    return Ok(Some(Outcome::Finished));
-                }
-                self.number += 1;
-                self.message =
-                    format!("[CLIENT {}] Message N°{}\n", self.config.id, self.number).into_bytes();
-                self.attempts = Attempts::start(Instant::now());
-                self.begin_attempt()?;
-            }
-            Phase::Backoff { .. } => self.begin_attempt()?,
-            Phase::Resolving { .. } | Phase::Connection { .. } => {
-                let timeout = io::Error::new(io::ErrorKind::TimedOut, self.phase.timeout());
-                self.fail_attempt(timeout)?;
-            }
-        }
-        Ok(None)
-    }
-
-    /// Registers a duplicate of `source`'s descriptor; the phase keeps the source.
-    fn watch(&mut self, source: &impl AsFd, interest: Interest) -> io::Result<Key> {
-        let duplicate = source.as_fd().try_clone_to_owned()?;
-        self.reactor.insert(duplicate, interest)
-    }
-
-    /// Replaces the phase. The old phase's source, unless the new one keeps it, is
-    /// unregistered and closed with it.
-    fn enter(&mut self, phase: Phase) -> io::Result<()> {
-        let old = std::mem::replace(&mut self.phase, phase);
-        self.release(old);
-        self.rearm()
-    }
-
-    /// Closes a phase that was left, with its source unless the current phase
-    /// kept it.
-    fn release(&mut self, old: Phase) {
-        if let Some(key) = old.key().filter(|&key| self.phase.key() != Some(key)) {
-            drop(self.reactor.remove(key));
-        }
-    }
-
-    /// Gives the phase's source the interest its phase needs; free when unchanged.
-    fn rearm(&mut self) -> io::Result<()> {
-        match self.phase.watch() {
-            Some((key, interest)) => self.reactor.set_interest(key, interest),
-            None => Ok(()),
-        }
+    fn take_signal(&self) -> Option<&'static str> {
+        self.signals.get_ref().take().into_iter().next()
     }
 }

@@ -26,7 +26,6 @@ mod framing;
 mod logging;
 mod net;
 mod reactor;
-mod resolver;
 mod sources;
 mod timer;
 mod values;

@@ -102,5 +102,8 @@ fn sigterm_ends_a_client_whose_stdout_is_full() {
     assert!(took < Duration::from_secs(1), "exit took {took:?}");
     // Nobody read the pipe: it was full, up to less than one log line.
     let left = unread(&read_end);
-    assert!(left + 300 > capacity, "{left} of {capacity} bytes in the pipe");
+    assert!(
+        left + 300 > capacity,
+        "{left} of {capacity} bytes in the pipe"
+    );
 }
