@@ -1,8 +1,7 @@
 //! The course client as straight-line code: for each message, resolve, connect, send,
 //! read one line, check it, wait the period; a failed attempt is resent after a backoff
-//! until the message's budget is spent (`attempts`). Every wait goes through
-//! [`Client::wait`], which also watches the signal pipe and stdout, so a signal stops
-//! the client wherever it is (README "Client keys", NOTES "The client").
+//! (`attempts`). Every wait is [`Client::wait`], which also watches the signal pipe and
+//! stdout, so a signal stops the client anywhere (README "Client keys", NOTES "The client").
 
 mod attempts;
 mod check;
@@ -14,15 +13,13 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use crate::config::ClientConfig;
-use crate::duration;
 use crate::escape::Escaped;
-use crate::logging;
 use crate::reactor::{Events, Interest, Poller, Registered, level_poller};
 use crate::signals::SignalPipe;
+use crate::{duration, logging};
 use attempts::Attempts;
 
-/// Poller keys: the client watches at most these three descriptors at once, the
-/// last one being the lookup or the socket of the attempt in flight.
+/// Poller keys; the attempt's is its lookup's or its socket's, one at a time.
 const SIGNALS: usize = 0;
 const STDOUT: usize = 1;
 const ATTEMPT: usize = 2;
@@ -47,7 +44,7 @@ pub enum Failure {
     Io(io::Error),
 }
 
-/// Why the sequence ends before its last message: a signal, or a failure (logged).
+/// Why the sequence ends before its last message (logged already).
 enum Halt {
     Signalled,
     Failed(Failure),
@@ -59,23 +56,32 @@ impl From<io::Error> for Halt {
     }
 }
 
-/// What ended a [`Client::wait`] that no signal ended.
-#[derive(Debug, PartialEq, Eq)]
+/// What ended a [`Client::wait`] that no signal ended: the attempt's lookup or
+/// socket is ready for its interest, or the deadline passed first.
 enum Wake {
-    /// The attempt's lookup or socket is ready for its interest.
     Ready,
-    /// The deadline passed first.
     TimedOut,
 }
 
-/// The running client: the poller and the descriptors it watches besides the
-/// attempt in flight, which `exchange` holds itself.
+impl Wake {
+    /// `Ready`, or the attempt failed as `action` because its deadline passed (`why`).
+    fn or_late(self, action: &'static str, why: &str) -> Result<(), exchange::Miss> {
+        match self {
+            Wake::Ready => Ok(()),
+            Wake::TimedOut => {
+                let late = io::Error::new(io::ErrorKind::TimedOut, why);
+                Err(exchange::Miss::Retry(action, late))
+            }
+        }
+    }
+}
+
+/// The running client; the attempt in flight holds its own lookup or socket.
 pub struct Client {
     poller: Rc<Poller>,
     signals: Registered<SignalPipe>,
-    /// Watched for writability while log records wait for it, when `logging` made it
-    /// non-blocking (a pipe or socket): then a reader that stops reading cannot make
-    /// the client deaf to signals.
+    /// Watched while log records wait for it, when `logging` made it non-blocking (a
+    /// pipe or socket): a reader that stops reading cannot make the client deaf.
     stdout: Option<Registered<io::Stdout>>,
     config: ClientConfig,
     events: Events,
@@ -89,18 +95,14 @@ impl Client {
     pub fn new(config: ClientConfig, signals: SignalPipe) -> io::Result<Self> {
         let poller = level_poller()?;
         let signals = Registered::new(&poller, SIGNALS, signals, Interest::READ)?;
-        // A stdout that cannot be watched (a terminal, a file, closed) stays blocking.
+        // A terminal or a file stays blocking, as for the server (NOTES "The log backlog").
         let watched = logging::set_nonblocking().unwrap_or(false);
-        let stdout = watched
-            .then(|| Registered::new(&poller, STDOUT, io::stdout(), Interest::NONE).ok())
-            .flatten();
-        if watched && stdout.is_none() {
-            logging::finish();
-        }
+        let stdout =
+            watched.then(|| Registered::new(&poller, STDOUT, io::stdout(), Interest::NONE));
         Ok(Client {
             poller,
             signals,
-            stdout,
+            stdout: stdout.transpose()?,
             config,
             events: Events::new(),
         })
@@ -147,17 +149,11 @@ impl Client {
     /// and resends, until the message's budget is spent.
     fn deliver(&mut self, message: &[u8]) -> Result<(), Halt> {
         let line = Escaped(message.strip_suffix(b"\n").unwrap_or(message));
-        let id = &self.config.id.clone();
-        let server = &self.config.server_address.clone();
+        let (id, server) = (self.config.id.clone(), self.config.server_address.clone());
         let mut attempts = Attempts::start(Instant::now());
         loop {
             let (action, error) = match self.attempt(message, &attempts) {
-                Ok(()) => {
-                    log::info!(
-                        "action: receive_message | result: success | client_id: {id} | msg: {line}"
-                    );
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err(exchange::Miss::Retry(action, error)) => (action, error.to_string()),
                 Err(exchange::Miss::Halt(halt)) => return Err(halt),
             };
@@ -178,12 +174,8 @@ impl Client {
         }
     }
 
-    /// Sleeps until the attempt's source (if one is registered under [`ATTEMPT`]) is
-    /// ready, `until` passes, or a signal asks for shutdown; `phase` names where the
-    /// client is in the shutdown line. Log records leave before it sleeps.
-    ///
-    /// # Errors
-    /// [`Halt::Signalled`] (logged), or the poller failed.
+    /// Sleeps until the attempt's source (if any) is ready, `until` passes, or a signal
+    /// asks for shutdown, logged with `phase`; log records leave before it sleeps.
     fn wait(&mut self, until: Instant, phase: &str) -> Result<Wake, Halt> {
         loop {
             logging::flush();
@@ -192,23 +184,17 @@ impl Client {
             }
             self.events.clear();
             self.poller.wait_deadline(&mut self.events, until)?;
-            let (mut signalled, mut ready, mut stdout_gone) = (false, false, false);
-            for event in self.events.iter() {
-                match event.key {
-                    SIGNALS => signalled = true,
-                    ATTEMPT => ready = true,
-                    // Never read: "readable" is the error or hang-up of a reader that
-                    // left, reported at every wait until it is unregistered.
-                    STDOUT => stdout_gone |= event.readable,
-                    _ => {}
-                }
-            }
-            if stdout_gone {
+            let woke = |key| self.events.iter().any(|event| event.key == key);
+            let (signalled, ready) = (woke(SIGNALS), woke(ATTEMPT));
+            // Stdout is never read: "readable" is the error or hang-up of a reader that
+            // left, which would wake every wait until it is unregistered.
+            if self.events.iter().any(|e| e.key == STDOUT && e.readable) {
                 self.stdout = None;
             }
             // Drained before acting: see the signals module. A byte may come for a
             // signal that an earlier drain already took, and then nothing is new.
-            if let Some(signal) = signalled.then(|| self.take_signal()).flatten() {
+            let taken = signalled.then(|| self.signals.get_ref().take());
+            if let Some(signal) = taken.unwrap_or_default().first() {
                 log::info!(
                     "action: shutdown | result: in_progress | client_id: {} | signal: {signal} | phase: {phase}",
                     self.config.id
@@ -222,9 +208,5 @@ impl Client {
                 return Ok(Wake::TimedOut);
             }
         }
-    }
-
-    fn take_signal(&self) -> Option<&'static str> {
-        self.signals.get_ref().take().into_iter().next()
     }
 }

@@ -45,7 +45,7 @@ fn unread(read: &File) -> usize {
 }
 
 /// The client, killed if the test ends before it exits.
-struct Client(Child, TempFile);
+struct Client(Child, #[allow(dead_code)] TempFile);
 
 impl Client {
     /// Starts a client of `server` with `env` and `stdout` as its stdout.

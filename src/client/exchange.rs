@@ -9,14 +9,13 @@ use std::time::Instant;
 use super::attempts::{Attempts, CONNECT_TIMEOUT, REPLY_TIMEOUT};
 use super::check::{Verdict, check};
 use super::resolver::Lookup;
-use super::{ATTEMPT, Client, Failure, Halt, Wake};
+use super::{ATTEMPT, Client, Failure, Halt};
 use crate::escape::Escaped;
 use crate::net::{is_transient, tcp_socket};
 use crate::reactor::{Interest, Registered};
 
-/// The log's action for a failed lookup or connect.
+/// The log's actions for a failed lookup or connect, and for a failure after it.
 const CONNECT: &str = "connect";
-/// The log's action for a failure after the connect.
 const RECEIVE: &str = "receive_message";
 
 /// Why an attempt did not end with the echo.
@@ -33,13 +32,8 @@ impl From<Halt> for Miss {
     }
 }
 
-/// A step that ran out of time, as the log names it.
-fn timed_out(action: &'static str, why: &str) -> Miss {
-    Miss::Retry(action, io::Error::new(io::ErrorKind::TimedOut, why))
-}
-
 impl Client {
-    /// Makes one attempt at `message`; `Ok` once its echo came back.
+    /// Makes one attempt at `message`; `Ok` once its echo came back (logged).
     pub(super) fn attempt(&mut self, message: &[u8], attempts: &Attempts) -> Result<(), Miss> {
         let address = self.resolve(attempts)?;
         log::debug!(
@@ -80,9 +74,8 @@ impl Client {
                 let address = attempts.pick(&addresses).copied();
                 return address.ok_or_else(|| failed(io::ErrorKind::NotFound.into()));
             }
-            if self.wait(until, "resolving")? == Wake::TimedOut {
-                return Err(timed_out(CONNECT, "name lookup timed out"));
-            }
+            self.wait(until, "resolving")?
+                .or_late(CONNECT, "name lookup timed out")?;
         }
     }
 
@@ -95,57 +88,48 @@ impl Client {
     ) -> Result<(), Miss> {
         // A non-blocking connect is done when the socket becomes writable.
         let until = attempts.deadline(Instant::now(), CONNECT_TIMEOUT);
-        if self.wait(until, "connecting")? == Wake::TimedOut {
-            return Err(timed_out(CONNECT, "connection attempt timed out"));
-        }
-        if let Some(error) = connect_error(socket.get_ref()) {
+        self.wait(until, "connecting")?
+            .or_late(CONNECT, "connection attempt timed out")?;
+        let stream = socket.get_ref();
+        let error = stream.take_error().unwrap_or_else(Some);
+        if let Some(error) = error.or_else(|| stream.peer_addr().err()) {
             return Err(Miss::Retry(CONNECT, error));
         }
-        let failed = |error| Miss::Retry(RECEIVE, error);
-        let late = || timed_out(RECEIVE, "no complete echo line in time");
         let until = attempts.deadline(Instant::now(), REPLY_TIMEOUT);
         let mut sent = 0;
         while sent < message.len() {
-            match socket.get_ref().write(&message[sent..]) {
-                Ok(0) => return Err(failed(io::ErrorKind::WriteZero.into())),
-                Ok(written) => sent += written,
-                Err(error) if is_transient(&error) => {
-                    if self.wait(until, "sending")? == Wake::TimedOut {
-                        return Err(late());
-                    }
-                }
-                Err(error) => return Err(failed(error)),
+            let rest = &message[sent..];
+            match self.unblocked(until, "sending", || socket.get_ref().write(rest))? {
+                0 => return Err(Miss::Retry(RECEIVE, io::ErrorKind::WriteZero.into())),
+                written => sent += written,
             }
         }
         socket.set_interest(Interest::READ).map_err(Halt::from)?;
-        let mut reply = Vec::with_capacity(message.len());
-        let mut buf = [0u8; 1024];
+        let (mut reply, mut buf) = (Vec::with_capacity(message.len()), [0u8; 1024]);
+        let line = Escaped(message.strip_suffix(b"\n").unwrap_or(message));
         loop {
-            match socket.get_ref().read(&mut buf) {
-                Ok(0) => {
-                    let why = format!(
-                        "the server closed the connection after {} bytes, before a complete echo line",
-                        reply.len()
-                    );
-                    return Err(failed(io::Error::new(io::ErrorKind::UnexpectedEof, why)));
-                }
-                Ok(read) => reply.extend_from_slice(&buf[..read]),
-                Err(error) if is_transient(&error) => {
-                    if self.wait(until, "receiving")? == Wake::TimedOut {
-                        return Err(late());
-                    }
-                    continue;
-                }
-                Err(error) => return Err(failed(error)),
+            let read = self.unblocked(until, "receiving", || socket.get_ref().read(&mut buf))?;
+            if read == 0 {
+                let why = format!(
+                    "the server closed the connection after {} bytes, before a complete echo line",
+                    reply.len()
+                );
+                let eof = io::Error::new(io::ErrorKind::UnexpectedEof, why);
+                return Err(Miss::Retry(RECEIVE, eof));
             }
+            reply.extend_from_slice(&buf[..read]);
+            let id = &self.config.id;
             match check(&reply, message) {
                 Verdict::Incomplete => {}
-                Verdict::Echoed => return Ok(()),
+                Verdict::Echoed => {
+                    log::info!(
+                        "action: receive_message | result: success | client_id: {id} | msg: {line}"
+                    );
+                    return Ok(());
+                }
                 Verdict::Mismatch(received) => {
                     log::error!(
-                        "action: receive_message | result: fail | client_id: {} | msg: {} | received: {} | error: the echo differs from the message",
-                        self.config.id,
-                        Escaped(message.strip_suffix(b"\n").unwrap_or(message)),
+                        "action: receive_message | result: fail | client_id: {id} | msg: {line} | received: {} | error: the echo differs from the message",
                         Escaped(received)
                     );
                     return Err(Halt::Failed(Failure::WrongEcho).into());
@@ -153,28 +137,31 @@ impl Client {
             }
         }
     }
+
+    /// Runs `io` on the socket until it does not block, waiting up to `until`.
+    fn unblocked(
+        &mut self,
+        until: Instant,
+        phase: &str,
+        mut io: impl FnMut() -> io::Result<usize>,
+    ) -> Result<usize, Miss> {
+        loop {
+            match io() {
+                Err(error) if is_transient(&error) => {}
+                done => return done.map_err(|error| Miss::Retry(RECEIVE, error)),
+            }
+            self.wait(until, phase)?
+                .or_late(RECEIVE, "no complete echo line in time")?;
+        }
+    }
 }
 
 /// Starts a non-blocking connect; the socket becomes writable when it is done.
-///
-/// # Errors
-/// The socket cannot be created, or the connect failed at once.
 fn open_connection(address: SocketAddr) -> io::Result<TcpStream> {
     let socket = tcp_socket(address)?;
     match socket.connect(&address.into()) {
-        Ok(()) => {}
         // std has no stable `ErrorKind` for a connect under way yet.
-        Err(error) if error.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(error) if is_transient(&error) => {}
-        Err(error) => return Err(error),
-    }
-    Ok(socket.into())
-}
-
-/// Why a non-blocking connect that woke the loop failed, if it did.
-fn connect_error(stream: &TcpStream) -> Option<io::Error> {
-    match stream.take_error() {
-        Ok(Some(error)) | Err(error) => Some(error),
-        Ok(None) => stream.peer_addr().err(),
+        Err(error) if error.raw_os_error() != Some(libc::EINPROGRESS) => Err(error),
+        _ => Ok(socket.into()),
     }
 }

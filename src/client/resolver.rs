@@ -1,11 +1,7 @@
-//! Host name lookup that a signal can interrupt. `getaddrinfo` blocks and cannot
-//! be cancelled; in a compose network, a name whose container is gone is passed
-//! on to upstream DNS servers and may take seconds to fail. So a lookup runs on a
-//! short-lived thread of its own and reports through a socket that the client
-//! watches like any other source.
-//!
-//! A name may stand for several servers (Swarm's `dnsrr` replicas): the lookup
-//! hands back every address, and the client moves to the next one at each attempt.
+//! Host name lookup that a signal can interrupt: `getaddrinfo` blocks, cannot be
+//! cancelled and may take seconds to fail, so it runs on a short-lived thread that
+//! reports through a socket the client watches. Every address is handed back (Swarm's
+//! `dnsrr` replicas), so that each attempt can take the next one.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,10 +17,8 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// Starts resolving `address` (`host:port`).
-    ///
-    /// # Errors
-    /// The socket pair or the thread cannot be created.
+    /// Starts resolving `address` (`host:port`); fails if the socket pair or the
+    /// thread cannot be created.
     pub fn start(address: &str) -> io::Result<Self> {
         let (done, notify) = UnixStream::pair()?;
         done.set_nonblocking(true)?;
