@@ -24,15 +24,6 @@ const SIGNALS: usize = 0;
 const STDOUT: usize = 1;
 const ATTEMPT: usize = 2;
 
-/// How the client ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every message was echoed.
-    Finished,
-    /// A signal stopped it.
-    Stopped,
-}
-
 /// What makes the client fail (exit 1). Each variant has been logged already.
 #[derive(Debug)]
 pub enum Failure {
@@ -108,14 +99,13 @@ impl Client {
         })
     }
 
-    /// Sends every message, or stops at a signal.
+    /// Sends every message, or stops at a signal; both end well (exit 0).
     ///
     /// # Errors
     /// A [`Failure`], already logged.
-    pub fn run(mut self) -> Result<Outcome, Failure> {
+    pub fn run(mut self) -> Result<(), Failure> {
         let outcome = match self.send_all() {
-            Ok(()) => Ok(Outcome::Finished),
-            Err(Halt::Signalled) => Ok(Outcome::Stopped),
+            Ok(()) | Err(Halt::Signalled) => Ok(()),
             Err(Halt::Failed(failure)) => Err(failure),
         };
         if outcome.is_ok() {
