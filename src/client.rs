@@ -1,6 +1,6 @@
 //! The course client as straight-line code: for each message, resolve, connect, send,
 //! read one line, check it, wait the period; a failed attempt is resent after a backoff
-//! (`attempts`). Every wait is [`Client::wait`], which also watches the signal pipe and
+//! (`attempts`). Every wait is `Client::wait`, which also watches the signal pipe and
 //! stdout, so a signal stops the client anywhere (README "Client keys", NOTES "The client").
 
 mod attempts;
