@@ -1,36 +1,28 @@
-//! The course client as a state machine on the reactor: for each message, connect,
-//! send it, read the echo, check it, close, wait the period. A failed attempt is
-//! resent after a backoff until the message's budget is spent (`attempts`,
-//! `message`); a signal wakes the loop in any phase.
+//! The course client as straight-line code: for each message, resolve, connect, send,
+//! read one line, check it, wait the period; a failed attempt is resent after a backoff
+//! (`attempts`). Every wait is `Client::wait`, which also watches the signal pipe and
+//! stdout, so a signal stops the client anywhere (README "Client keys", NOTES "The client").
 
 mod attempts;
-mod echo;
+mod check;
 mod exchange;
-mod message;
-mod phase;
+mod resolver;
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::config::ClientConfig;
-use crate::logging;
-use crate::reactor::{Events, Interest, Key, Reactor};
+use crate::escape::Escaped;
+use crate::reactor::{Events, Interest, Poller, Registered, level_poller};
 use crate::signals::SignalPipe;
+use crate::{duration, logging};
 use attempts::Attempts;
-use phase::Phase;
 
-/// The signal pipe is registered first and never moves.
-const SIGNALS: Key = 0;
-
-/// How the client ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Every message was echoed.
-    Finished,
-    /// A signal stopped it.
-    Stopped,
-}
+/// Poller keys; the attempt's is its lookup's or its socket's, one at a time.
+const SIGNALS: usize = 0;
+const STDOUT: usize = 1;
+const ATTEMPT: usize = 2;
 
 /// What makes the client fail (exit 1). Each variant has been logged already.
 #[derive(Debug)]
@@ -43,24 +35,47 @@ pub enum Failure {
     Io(io::Error),
 }
 
-impl From<io::Error> for Failure {
+/// Why the sequence ends before its last message (logged already).
+enum Halt {
+    Signalled,
+    Failed(Failure),
+}
+
+impl From<io::Error> for Halt {
     fn from(error: io::Error) -> Self {
-        Failure::Io(error)
+        Halt::Failed(Failure::Io(error))
     }
 }
 
-/// The running client.
+/// What ended a [`Client::wait`] that no signal ended: the attempt's lookup or
+/// socket is ready for its interest, or the deadline passed first.
+enum Wake {
+    Ready,
+    TimedOut,
+}
+
+impl Wake {
+    /// `Ready`, or the attempt failed as `action` because its deadline passed (`why`).
+    fn or_late(self, action: &'static str, why: &str) -> Result<(), exchange::Miss> {
+        match self {
+            Wake::Ready => Ok(()),
+            Wake::TimedOut => {
+                let late = io::Error::new(io::ErrorKind::TimedOut, why);
+                Err(exchange::Miss::Retry(action, late))
+            }
+        }
+    }
+}
+
+/// The running client; the attempt in flight holds its own lookup or socket.
 pub struct Client {
-    /// Watches duplicates of the descriptors that the phase and `signals` own, so
-    /// each source lives where its state is and needs no lookup by key.
-    reactor: Reactor<OwnedFd>,
-    signals: SignalPipe,
+    poller: Rc<Poller>,
+    signals: Registered<SignalPipe>,
+    /// Watched while log records wait for it, when `logging` made it non-blocking (a
+    /// pipe or socket): a reader that stops reading cannot make the client deaf.
+    stdout: Option<Registered<io::Stdout>>,
     config: ClientConfig,
-    /// Number of the message in flight, from 1.
-    number: u64,
-    message: Vec<u8>,
-    attempts: Attempts,
-    phase: Phase,
+    events: Events,
 }
 
 impl Client {
@@ -69,43 +84,32 @@ impl Client {
     /// # Errors
     /// The poller cannot be created or refuses the signal pipe.
     pub fn new(config: ClientConfig, signals: SignalPipe) -> io::Result<Self> {
-        let mut reactor = Reactor::new(SIGNALS + 1)?;
-        reactor.insert_at(
-            SIGNALS,
-            signals.as_fd().try_clone_to_owned()?,
-            Interest::READ,
-        )?;
-        let now = Instant::now();
+        let poller = level_poller()?;
+        let signals = Registered::new(&poller, SIGNALS, signals, Interest::READ)?;
+        // A terminal or a file stays blocking, as for the server (NOTES "The log backlog").
+        let watched = logging::set_nonblocking().unwrap_or(false);
+        let stdout =
+            watched.then(|| Registered::new(&poller, STDOUT, io::stdout(), Interest::NONE));
         Ok(Client {
-            reactor,
+            poller,
             signals,
+            stdout: stdout.transpose()?,
             config,
-            number: 0,
-            message: Vec::new(),
-            attempts: Attempts::start(now),
-            phase: Phase::Waiting { until: now },
+            events: Events::new(),
         })
     }
 
-    /// Sends every message, or stops at a signal.
+    /// Sends every message, or stops at a signal; both end well (exit 0).
     ///
     /// # Errors
     /// A [`Failure`], already logged.
-    pub fn run(mut self) -> Result<Outcome, Failure> {
-        let outcome = self.serve();
+    pub fn run(mut self) -> Result<(), Failure> {
+        let outcome = match self.send_all() {
+            Ok(()) | Err(Halt::Signalled) => Ok(()),
+            Err(Halt::Failed(failure)) => Err(failure),
+        };
         if outcome.is_ok() {
-            // Between messages no socket is open; one cut short is part of a shutdown.
-            let now = Instant::now();
-            let last = std::mem::replace(&mut self.phase, Phase::Waiting { until: now });
-            let had_socket = last.is_connection();
-            self.release(last);
-            if had_socket {
-                log::info!(
-                    "action: close_connection | result: success | client_id: {}",
-                    self.config.id
-                );
-            }
-            drop(self.reactor.remove(SIGNALS));
+            drop(self.signals);
             log::info!("action: close_signal_pipe | result: success");
             log::info!("action: shutdown | result: success");
         }
@@ -113,97 +117,86 @@ impl Client {
         outcome
     }
 
-    fn serve(&mut self) -> Result<Outcome, Failure> {
-        let mut events = Events::new();
+    fn send_all(&mut self) -> Result<(), Halt> {
+        // A signal that came during start-up stops the client before it sends.
+        self.wait(Instant::now(), "waiting")?;
+        let id = self.config.id.clone();
+        for number in 1..=self.config.loop_amount {
+            let message = format!("[CLIENT {id}] Message N°{number}\n").into_bytes();
+            self.deliver(&message)?;
+            let period = self.config.loop_period;
+            log::debug!(
+                "action: wait_period | result: in_progress | client_id: {id} | period: {}",
+                duration::format(period)
+            );
+            self.wait(Instant::now() + period, "waiting")?;
+        }
+        log::info!("action: loop_finished | result: success | client_id: {id}");
+        Ok(())
+    }
+
+    /// Sends `message` until it is echoed: after a failed attempt, waits its backoff
+    /// and resends, until the message's budget is spent.
+    fn deliver(&mut self, message: &[u8]) -> Result<(), Halt> {
+        let line = Escaped(message.strip_suffix(b"\n").unwrap_or(message));
+        let (id, server) = (self.config.id.clone(), self.config.server_address.clone());
+        let mut attempts = Attempts::start(Instant::now());
+        loop {
+            let (action, error) = match self.attempt(message, &attempts) {
+                Ok(()) => return Ok(()),
+                Err(exchange::Miss::Retry(action, error)) => (action, error.to_string()),
+                Err(exchange::Miss::Halt(halt)) => return Err(halt),
+            };
+            let error = Escaped(error.as_bytes());
+            let attempt = attempts.number();
+            let now = Instant::now();
+            let Some(delay) = attempts.retry(now) else {
+                log::error!(
+                    "action: {action} | result: fail | client_id: {id} | server_address: {server} | msg: {line} | attempts: {attempt} | error: {error}"
+                );
+                return Err(Halt::Failed(Failure::GaveUp));
+            };
+            log::warn!(
+                "action: {action} | result: in_progress | client_id: {id} | server_address: {server} | msg: {line} | attempt: {attempt} | retry_in: {} | error: {error}",
+                duration::format(delay)
+            );
+            self.wait(now + delay, "backoff")?;
+        }
+    }
+
+    /// Sleeps until the attempt's source (if any) is ready, `until` passes, or a signal
+    /// asks for shutdown, logged with `phase`; log records leave before it sleeps.
+    fn wait(&mut self, until: Instant, phase: &str) -> Result<Wake, Halt> {
         loop {
             logging::flush();
-            events.clear();
-            self.reactor
-                .wait(&mut events, Some(self.phase.deadline()))?;
-            for event in events.iter() {
-                match event.key {
-                    SIGNALS if self.on_signal() => return Ok(Outcome::Stopped),
-                    SIGNALS => {}
-                    key if self.phase.key() == Some(key) => self.on_source()?,
-                    // A source replaced earlier in this turn.
-                    _ => {}
-                }
+            if let Some(stdout) = &mut self.stdout {
+                stdout.set_interest(Interest::new(false, logging::backlog() > 0))?;
             }
-            if Instant::now() >= self.phase.deadline() {
-                if let Some(outcome) = self.on_deadline()? {
-                    return Ok(outcome);
-                }
+            self.events.clear();
+            self.poller.wait_deadline(&mut self.events, until)?;
+            let woke = |key| self.events.iter().any(|event| event.key == key);
+            let (signalled, ready) = (woke(SIGNALS), woke(ATTEMPT));
+            // Stdout is never read: "readable" is the error or hang-up of a reader that
+            // left, which would wake every wait until it is unregistered.
+            if self.events.iter().any(|e| e.key == STDOUT && e.readable) {
+                self.stdout = None;
             }
-        }
-    }
-
-    /// Returns whether a shutdown was asked for.
-    fn on_signal(&mut self) -> bool {
-        // Drained before acting: see the signals module. A byte may come for a
-        // signal that an earlier drain already took, and then nothing is new.
-        let Some(signal) = self.signals.take().into_iter().next() else {
-            return false;
-        };
-        log::info!(
-            "action: shutdown | result: in_progress | client_id: {} | signal: {signal} | phase: {}",
-            self.config.id,
-            self.phase.name()
-        );
-        true
-    }
-
-    fn on_deadline(&mut self) -> Result<Option<Outcome>, Failure> {
-        match self.phase {
-            Phase::Waiting { .. } => {
-                if self.number >= self.config.loop_amount {
-                    log::info!(
-                        "action: loop_finished | result: success | client_id: {}",
-                        self.config.id
-                    );
-                    return Ok(Some(Outcome::Finished));
-                }
-                self.number += 1;
-                self.message =
-                    format!("[CLIENT {}] Message N°{}\n", self.config.id, self.number).into_bytes();
-                self.attempts = Attempts::start(Instant::now());
-                self.begin_attempt()?;
+            // Drained before acting: see the signals module. A byte may come for a
+            // signal that an earlier drain already took, and then nothing is new.
+            let taken = signalled.then(|| self.signals.get_ref().take());
+            if let Some(signal) = taken.unwrap_or_default().first() {
+                log::info!(
+                    "action: shutdown | result: in_progress | client_id: {} | signal: {signal} | phase: {phase}",
+                    self.config.id
+                );
+                return Err(Halt::Signalled);
             }
-            Phase::Backoff { .. } => self.begin_attempt()?,
-            Phase::Resolving { .. } | Phase::Connection { .. } => {
-                let timeout = io::Error::new(io::ErrorKind::TimedOut, self.phase.timeout());
-                self.fail_attempt(timeout)?;
+            if ready {
+                return Ok(Wake::Ready);
             }
-        }
-        Ok(None)
-    }
-
-    /// Registers a duplicate of `source`'s descriptor; the phase keeps the source.
-    fn watch(&mut self, source: &impl AsFd, interest: Interest) -> io::Result<Key> {
-        let duplicate = source.as_fd().try_clone_to_owned()?;
-        self.reactor.insert(duplicate, interest)
-    }
-
-    /// Replaces the phase. The old phase's source, unless the new one keeps it, is
-    /// unregistered and closed with it.
-    fn enter(&mut self, phase: Phase) -> io::Result<()> {
-        let old = std::mem::replace(&mut self.phase, phase);
-        self.release(old);
-        self.rearm()
-    }
-
-    /// Closes a phase that was left, with its source unless the current phase
-    /// kept it.
-    fn release(&mut self, old: Phase) {
-        if let Some(key) = old.key().filter(|&key| self.phase.key() != Some(key)) {
-            drop(self.reactor.remove(key));
-        }
-    }
-
-    /// Gives the phase's source the interest its phase needs; free when unchanged.
-    fn rearm(&mut self) -> io::Result<()> {
-        match self.phase.watch() {
-            Some((key, interest)) => self.reactor.set_interest(key, interest),
-            None => Ok(()),
+            if Instant::now() >= until {
+                return Ok(Wake::TimedOut);
+            }
         }
     }
 }

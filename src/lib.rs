@@ -22,7 +22,6 @@ mod connection;
 mod logging;
 mod net;
 mod reactor;
-mod resolver;
 mod timer;
 
 // Where they were before the config stack moved under `config`: Go durations are

@@ -5,9 +5,11 @@
 //! acting on them. Acting first could miss a signal that arrived in between: its
 //! byte would be drained with the old ones and nothing would wake the loop again.
 
+use std::cell::RefCell;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::backend::SignalDelivery;
@@ -19,7 +21,12 @@ pub const SHUTDOWN_SIGNALS: [i32; 2] = [SIGTERM, SIGINT];
 /// The read end of the self-pipe, with the handlers that write to it. Dropping it
 /// unregisters the handlers and closes both ends.
 pub struct SignalPipe {
-    delivery: SignalDelivery<UnixStream, SignalOnly>,
+    /// The read end, shared with `delivery` (one descriptor, not a duplicate), so
+    /// that the poller can watch it while `delivery` is borrowed.
+    read: Arc<UnixStream>,
+    /// In a cell so that [`SignalPipe::take`] needs only `&self`, as a source
+    /// registered with the poller is reached (`reactor::Registered`).
+    delivery: RefCell<SignalDelivery<Arc<UnixStream>, SignalOnly>>,
 }
 
 impl SignalPipe {
@@ -31,20 +38,25 @@ impl SignalPipe {
     pub fn install() -> io::Result<Self> {
         let (read, write) = UnixStream::pair()?;
         read.set_nonblocking(true)?;
-        let delivery = SignalDelivery::with_pipe(read, write, SignalOnly, SHUTDOWN_SIGNALS)?;
-        Ok(SignalPipe { delivery })
+        let read = Arc::new(read);
+        let delivery =
+            SignalDelivery::with_pipe(Arc::clone(&read), write, SignalOnly, SHUTDOWN_SIGNALS)?;
+        Ok(SignalPipe {
+            read,
+            delivery: RefCell::new(delivery),
+        })
     }
 
     /// Drains the pipe and returns the names of the signals that arrived since the
     /// last call (each at most once, however often it was sent).
-    pub fn take(&mut self) -> Vec<&'static str> {
-        self.delivery.pending().map(name).collect()
+    pub fn take(&self) -> Vec<&'static str> {
+        self.delivery.borrow_mut().pending().map(name).collect()
     }
 }
 
 impl AsFd for SignalPipe {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.delivery.get_read().as_fd()
+        self.read.as_fd()
     }
 }
 

@@ -1,5 +1,6 @@
-//! No busy waiting (SPEC §1): an idle server and a client waiting out its period sleep in
-//! the poller, so they burn no CPU time and are not even woken up.
+//! No busy waiting (NOTES "The log backlog", last paragraph): an idle server and a client
+//! waiting out its period sleep in the poller, so they burn no CPU time and are not even
+//! woken up.
 
 mod common;
 
@@ -56,12 +57,14 @@ fn client_waiting_its_period_uses_no_cpu() {
     let address = server.addr.to_string();
     let client = start_client(
         &address,
-        &[("CLI_LOOP_AMOUNT", "2"), ("CLI_LOOP_PERIOD", "10s")],
+        &[
+            ("CLI_LOOP_AMOUNT", "2"),
+            ("CLI_LOOP_PERIOD", "10s"),
+            ("CLI_LOG_LEVEL", "DEBUG"),
+        ],
     );
-    client.wait_line(
-        "action: receive_message | result: success | client_id: 1 | msg: [CLIENT 1] Message N°1",
-    );
-    thread::sleep(Duration::from_millis(200));
+    // Written right before the client sleeps: the wait of its period has begun.
+    client.wait_line("action: wait_period | result: in_progress | client_id: 1 | period: 10s");
     let (used, woken) = usage_over_two_seconds(client.pid());
     assert!(
         used <= 1,

@@ -1,9 +1,7 @@
 //! The resend rule of one message: which attempt is in flight, how long each step
-//! of an attempt may take, how long to wait before the next one, and when to give
-//! up. Pure arithmetic on instants, so the rule is tested without a clock.
-//!
-//! Resending is safe because an echo is idempotent: a server that already echoed
-//! a line to a connection we lost only echoes it again to the next one.
+//! may take, the backoff before the next, when to give up. Pure arithmetic on
+//! instants, tested without a clock. Resending is safe because an echo is idempotent
+//! (NOTES "The client").
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

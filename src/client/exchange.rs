@@ -1,203 +1,167 @@
-//! The I/O of one attempt: open a non-blocking connection, and on each wake-up of
-//! its source advance the phase (resolve, connect, send, receive) as far as the
-//! socket allows, reporting what happened for the client to act on.
+//! One attempt at a message, in order: resolve the name, connect without blocking,
+//! send the message, read until the first line can be judged. Each step that cannot
+//! finish at once waits in [`Client::wait`] with the step's deadline.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
 
-use super::echo::{self, Verdict};
-use super::phase::{Phase, Step};
+use super::attempts::{Attempts, CONNECT_TIMEOUT, REPLY_TIMEOUT};
+use super::check::{Verdict, check};
+use super::resolver::Lookup;
+use super::{ATTEMPT, Client, Failure, Halt};
+use crate::escape::Escaped;
 use crate::net::{is_transient, tcp_socket};
+use crate::reactor::{Interest, Registered};
 
-/// What a wake-up did to the attempt in flight.
-#[derive(Debug)]
-pub enum Progress {
-    /// Nothing to act on yet; the step may have advanced.
-    Pending,
-    /// The name resolved to these addresses (never none).
-    Resolved(Vec<SocketAddr>),
-    /// The connect completed: the reply bound starts, and the socket is writable.
-    Connected,
-    /// This attempt failed; another one may not.
-    Failed(io::Error),
-    /// The first line received is the message.
-    Echoed,
-    /// The first line received (without its `\n`) is something else.
-    Mismatch(Vec<u8>),
+/// The log's actions for a failed lookup or connect, and for a failure after it.
+const CONNECT: &str = "connect";
+const RECEIVE: &str = "receive_message";
+
+/// Why an attempt did not end with the echo.
+pub(super) enum Miss {
+    /// It failed in the step logged as this action; another attempt may not.
+    Retry(&'static str, io::Error),
+    /// The client stops.
+    Halt(Halt),
 }
 
-impl Phase {
-    /// Advances the phase after its source woke the loop, for `message`.
-    pub fn advance(&mut self, message: &[u8]) -> Progress {
-        match self {
-            Phase::Resolving { lookup, .. } => match lookup.result() {
-                Some(Ok(addresses)) => Progress::Resolved(addresses),
-                Some(Err(error)) => Progress::Failed(error),
-                None => Progress::Pending,
-            },
-            Phase::Connection { stream, step, .. } => advance(stream, step, message),
-            Phase::Waiting { .. } | Phase::Backoff { .. } => Progress::Pending,
+impl From<Halt> for Miss {
+    fn from(halt: Halt) -> Self {
+        Miss::Halt(halt)
+    }
+}
+
+impl Client {
+    /// Makes one attempt at `message`; `Ok` once its echo came back (logged).
+    pub(super) fn attempt(&mut self, message: &[u8], attempts: &Attempts) -> Result<(), Miss> {
+        let address = self.resolve(attempts)?;
+        log::debug!(
+            "action: connect | result: in_progress | client_id: {} | attempt: {} | address: {address}",
+            self.config.id,
+            attempts.number()
+        );
+        let stream = open_connection(address).map_err(|error| Miss::Retry(CONNECT, error))?;
+        let mut socket =
+            Registered::new(&self.poller, ATTEMPT, stream, Interest::WRITE).map_err(Halt::from)?;
+        let result = self.converse(&mut socket, message, attempts);
+        if let Err(Miss::Halt(Halt::Signalled)) = result {
+            // Its socket is closed as part of the shutdown (README "Client keys").
+            drop(socket);
+            log::info!(
+                "action: close_connection | result: success | client_id: {}",
+                self.config.id
+            );
+        }
+        result
+    }
+
+    /// The address for this attempt. The name is resolved at every attempt: a
+    /// compose service's name appears in DNS only once its container runs, and a
+    /// replica that went away leaves it.
+    fn resolve(&mut self, attempts: &Attempts) -> Result<SocketAddr, Miss> {
+        if let Ok(address) = self.config.server_address.parse() {
+            return Ok(address);
+        }
+        let failed = |error| Miss::Retry(CONNECT, error);
+        let lookup = Lookup::start(&self.config.server_address).map_err(failed)?;
+        let lookup =
+            Registered::new(&self.poller, ATTEMPT, lookup, Interest::READ).map_err(Halt::from)?;
+        let until = attempts.deadline(Instant::now(), CONNECT_TIMEOUT);
+        loop {
+            if let Some(found) = lookup.get_ref().result() {
+                let addresses = found.map_err(failed)?;
+                let address = attempts.pick(&addresses).copied();
+                return address.ok_or_else(|| failed(io::ErrorKind::NotFound.into()));
+            }
+            self.wait(until, "resolving")?
+                .or_late(CONNECT, "name lookup timed out")?;
         }
     }
-}
 
-fn advance(stream: &mut TcpStream, step: &mut Step, message: &[u8]) -> Progress {
-    match step {
-        Step::Connecting => match connect_error(stream) {
-            Some(error) => Progress::Failed(error),
-            None => {
-                *step = Step::Sending { sent: 0 };
-                Progress::Connected
-            }
-        },
-        Step::Sending { sent } => match send(stream, &message[*sent..]) {
-            Ok(written) if *sent + written == message.len() => {
-                *step = Step::Receiving {
-                    reply: Vec::with_capacity(message.len()),
-                };
-                Progress::Pending
-            }
-            Ok(written) => {
-                *sent += written;
-                Progress::Pending
-            }
-            Err(error) => Progress::Failed(error),
-        },
-        Step::Receiving { reply } => receive(stream, reply, message),
-    }
-}
-
-/// Writes as much of `rest` as the socket takes; returns how much that was.
-fn send(stream: &mut TcpStream, rest: &[u8]) -> io::Result<usize> {
-    let mut written = 0;
-    while written < rest.len() {
-        match stream.write(&rest[written..]) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => written += n,
-            Err(error) if is_transient(&error) => break,
-            Err(error) => return Err(error),
+    /// Completes the connect, sends `message` and judges the first line back.
+    fn converse(
+        &mut self,
+        socket: &mut Registered<TcpStream>,
+        message: &[u8],
+        attempts: &Attempts,
+    ) -> Result<(), Miss> {
+        // A non-blocking connect is done when the socket becomes writable.
+        let until = attempts.deadline(Instant::now(), CONNECT_TIMEOUT);
+        self.wait(until, "connecting")?
+            .or_late(CONNECT, "connection attempt timed out")?;
+        let stream = socket.get_ref();
+        let error = stream.take_error().unwrap_or_else(Some);
+        if let Some(error) = error.or_else(|| stream.peer_addr().err()) {
+            return Err(Miss::Retry(CONNECT, error));
         }
-    }
-    Ok(written)
-}
-
-/// Reads what has arrived until the echo can be judged or the socket is empty.
-fn receive(stream: &mut TcpStream, reply: &mut Vec<u8>, message: &[u8]) -> Progress {
-    let mut buf = [0u8; 1024];
-    loop {
-        let read = match stream.read(&mut buf) {
-            Ok(read) => read,
-            Err(error) if is_transient(&error) => return Progress::Pending,
-            Err(error) => return Progress::Failed(error),
-        };
-        if read == 0 {
-            return Progress::Failed(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
+        let until = attempts.deadline(Instant::now(), REPLY_TIMEOUT);
+        let mut sent = 0;
+        while sent < message.len() {
+            let rest = &message[sent..];
+            match self.unblocked(until, "sending", || socket.get_ref().write(rest))? {
+                0 => return Err(Miss::Retry(RECEIVE, io::ErrorKind::WriteZero.into())),
+                written => sent += written,
+            }
+        }
+        socket.set_interest(Interest::READ).map_err(Halt::from)?;
+        let (mut reply, mut buf) = (Vec::with_capacity(message.len()), [0u8; 1024]);
+        let line = Escaped(message.strip_suffix(b"\n").unwrap_or(message));
+        loop {
+            let read = self.unblocked(until, "receiving", || socket.get_ref().read(&mut buf))?;
+            if read == 0 {
+                let why = format!(
                     "the server closed the connection after {} bytes, before a complete echo line",
                     reply.len()
-                ),
-            ));
+                );
+                let eof = io::Error::new(io::ErrorKind::UnexpectedEof, why);
+                return Err(Miss::Retry(RECEIVE, eof));
+            }
+            reply.extend_from_slice(&buf[..read]);
+            let id = &self.config.id;
+            match check(&reply, message) {
+                Verdict::Incomplete => {}
+                Verdict::Echoed => {
+                    log::info!(
+                        "action: receive_message | result: success | client_id: {id} | msg: {line}"
+                    );
+                    return Ok(());
+                }
+                Verdict::Mismatch(received) => {
+                    log::error!(
+                        "action: receive_message | result: fail | client_id: {id} | msg: {line} | received: {} | error: the echo differs from the message",
+                        Escaped(received)
+                    );
+                    return Err(Halt::Failed(Failure::WrongEcho).into());
+                }
+            }
         }
-        reply.extend_from_slice(&buf[..read]);
-        match echo::check(reply, message) {
-            Verdict::Incomplete => {}
-            Verdict::Echoed => return Progress::Echoed,
-            Verdict::Mismatch(line) => return Progress::Mismatch(line.to_vec()),
+    }
+
+    /// Runs `io` on the socket until it does not block, waiting up to `until`.
+    fn unblocked(
+        &mut self,
+        until: Instant,
+        phase: &str,
+        mut io: impl FnMut() -> io::Result<usize>,
+    ) -> Result<usize, Miss> {
+        loop {
+            match io() {
+                Err(error) if is_transient(&error) => {}
+                done => return done.map_err(|error| Miss::Retry(RECEIVE, error)),
+            }
+            self.wait(until, phase)?
+                .or_late(RECEIVE, "no complete echo line in time")?;
         }
     }
 }
-
-/// EINPROGRESS on Linux: a non-blocking connect has started. std has no stable
-/// `ErrorKind` for it yet.
-const EINPROGRESS: i32 = 115;
 
 /// Starts a non-blocking connect; the socket becomes writable when it is done.
-///
-/// # Errors
-/// The socket cannot be created, or the connect failed at once.
-pub fn open_connection(address: SocketAddr) -> io::Result<TcpStream> {
+fn open_connection(address: SocketAddr) -> io::Result<TcpStream> {
     let socket = tcp_socket(address)?;
     match socket.connect(&address.into()) {
-        Ok(()) => {}
-        Err(error) if error.raw_os_error() == Some(EINPROGRESS) => {}
-        Err(error) if is_transient(&error) => {}
-        Err(error) => return Err(error),
-    }
-    Ok(socket.into())
-}
-
-/// Why a non-blocking connect that woke the loop failed, if it did.
-fn connect_error(stream: &TcpStream) -> Option<io::Error> {
-    match stream.take_error() {
-        Ok(Some(error)) | Err(error) => Some(error),
-        Ok(None) => stream.peer_addr().err(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::TcpListener;
-    use std::time::Instant;
-
-    const MESSAGE: &[u8] = b"[CLIENT 1] Message N\xc2\xb01\n";
-    const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-    /// A connected phase in `step` and the server's end of its socket.
-    fn connected(step: Step) -> (Phase, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let stream = TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
-        stream.set_nonblocking(true).expect("non-blocking");
-        let (server, _) = listener.accept().expect("accept");
-        let until = Instant::now();
-        (
-            Phase::Connection {
-                key: 1,
-                stream,
-                step,
-                until,
-            },
-            server,
-        )
-    }
-
-    fn step(phase: &Phase) -> &Step {
-        match phase {
-            Phase::Connection { step, .. } => step,
-            _ => panic!("not a connection"),
-        }
-    }
-
-    #[test]
-    fn a_completed_connect_starts_sending_and_a_sent_message_waits_for_its_echo() {
-        let (mut phase, mut server) = connected(Step::Connecting);
-        assert!(matches!(phase.advance(MESSAGE), Progress::Connected));
-        assert_eq!(step(&phase), &Step::Sending { sent: 0 });
-        assert!(matches!(phase.advance(MESSAGE), Progress::Pending));
-        assert!(matches!(step(&phase), Step::Receiving { .. }));
-        let mut got = vec![0; MESSAGE.len()];
-        server.read_exact(&mut got).expect("message");
-        assert_eq!(got, MESSAGE);
-    }
-
-    #[test]
-    fn an_eof_before_a_complete_line_fails_the_attempt() {
-        let receiving = Step::Receiving { reply: Vec::new() };
-        let (mut phase, mut server) = connected(receiving);
-        server.write_all(&MESSAGE[..5]).expect("write");
-        drop(server);
-        // Blocking with a bound, so the bytes and the EOF are waited for.
-        if let Phase::Connection { stream, .. } = &phase {
-            stream.set_nonblocking(false).expect("blocking");
-            stream.set_read_timeout(Some(WAIT)).expect("timeout");
-        }
-        match phase.advance(MESSAGE) {
-            Progress::Failed(error) => {
-                assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
-                assert!(error.to_string().contains("after 5 bytes"), "{error}");
-            }
-            other => panic!("expected a failed attempt, got {other:?}"),
-        }
+        // std has no stable `ErrorKind` for a connect under way yet.
+        Err(error) if error.raw_os_error() != Some(libc::EINPROGRESS) => Err(error),
+        _ => Ok(socket.into()),
     }
 }

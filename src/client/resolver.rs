@@ -1,11 +1,7 @@
-//! Host name lookup that a signal can interrupt. `getaddrinfo` blocks and cannot
-//! be cancelled; in a compose network, a name whose container is gone is passed
-//! on to upstream DNS servers and may take seconds to fail. So a lookup runs on a
-//! short-lived thread of its own and reports through a socket that the reactor
-//! watches like any other source.
-//!
-//! A name may stand for several servers (Swarm's `dnsrr` replicas): the lookup
-//! hands back every address, and the client moves to the next one at each attempt.
+//! Host name lookup that a signal can interrupt: `getaddrinfo` blocks, cannot be
+//! cancelled and may take seconds to fail, so it runs on a short-lived thread that
+//! reports through a socket the client watches. Every address is handed back (Swarm's
+//! `dnsrr` replicas), so that each attempt can take the next one.
 
 use std::io::{self, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -21,10 +17,8 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    /// Starts resolving `address` (`host:port`).
-    ///
-    /// # Errors
-    /// The socket pair or the thread cannot be created.
+    /// Starts resolving `address` (`host:port`); fails if the socket pair or the
+    /// thread cannot be created.
     pub fn start(address: &str) -> io::Result<Self> {
         let (done, notify) = UnixStream::pair()?;
         done.set_nonblocking(true)?;
@@ -71,24 +65,23 @@ fn resolve(address: &str) -> io::Result<Vec<SocketAddr>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reactor::{Events, Interest, Reactor};
+    use crate::reactor::{Events, Interest, Registered, level_poller};
     use std::time::{Duration, Instant};
 
     #[test]
-    fn a_finished_lookup_wakes_the_reactor() {
-        let mut reactor = Reactor::new(0).expect("reactor");
-        let key = reactor
-            .insert(
-                Lookup::start("localhost:80").expect("start"),
-                Interest::READ,
-            )
-            .expect("insert");
+    fn a_finished_lookup_wakes_the_poller() {
+        let poller = level_poller().expect("poller");
+        let lookup = Lookup::start("localhost:80").expect("start");
+        let lookup = Registered::new(&poller, 9, lookup, Interest::READ).expect("register");
         let mut events = Events::new();
         let deadline = Instant::now() + Duration::from_secs(10);
-        reactor.wait(&mut events, Some(deadline)).expect("wait");
-        assert_eq!(events.iter().next().map(|event| event.key), Some(key));
-        let lookup = reactor.get(key).expect("registered");
-        let addresses = lookup.result().expect("finished").expect("resolved");
+        poller.wait_deadline(&mut events, deadline).expect("wait");
+        assert_eq!(events.iter().next().map(|event| event.key), Some(9));
+        let addresses = lookup
+            .get_ref()
+            .result()
+            .expect("finished")
+            .expect("resolved");
         assert!(addresses[0].is_ipv4(), "{addresses:?}");
         for address in addresses {
             assert_eq!(address.port(), 80);
