@@ -155,7 +155,7 @@ docker-compose-logs: ## Follow the logs of every container of the project; ends 
 	width=$$(for c in $$names; do echo "$$c"; done | awk '{ if (length > w) w = length } END { print w }'); \
 	trap 'pkill -TERM -P $$$$; exit 130' INT TERM; \
 	for c in $$names; do \
-	  docker logs -f "$$c" 2>&1 | sed -u "s/^/$$(printf "%-$${width}s" "$$c") | /" & \
+	  docker logs -f "$$c" 2>&1 | awk -v p="$$(printf "%-$${width}s | " "$$c")" '{ print p $$0; fflush() }' & \
 	done; \
 	wait
 
