@@ -145,9 +145,9 @@ docker-compose-down: ## Stop every container with SIGTERM (1 s grace), print eac
 	$(COMPOSE_RUN) down -t 1 --remove-orphans || status=$$?; \
 	exit $$status
 
-# `docker logs -f` ends when its container stops, under either Compose version (v2's
-# `compose logs -f` keeps waiting after the project is down): one follower per container,
-# and the target ends when the last one does.
+# `docker logs -f` ends when its container stops, whatever the Compose version (v2's
+# `compose logs -f` has been seen to go on waiting after the project was down): one
+# follower per container, and the target ends when the last one does.
 docker-compose-logs: ## Follow the logs of every container of the project; ends when they have all stopped
 	@names=$$(docker ps -a --filter label=com.docker.compose.project=$(PROJECT) --format '{{.Names}}' | sort -V); \
 	[ -n "$$names" ] || { echo "no container of project $(PROJECT): make docker-compose-up first"; exit 0; }; \

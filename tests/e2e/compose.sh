@@ -105,7 +105,7 @@ for c in server client2; do
     bg_pids+=($!)
 done
 # make docker-compose-logs follows everything until the project is down, and then ends by
-# itself (v2's `compose logs -f` would not). In a session of its own: the group must be empty.
+# itself, under every Compose version. In a session of its own: the session must be empty after.
 setsid timeout 90 "$MAKE" --no-print-directory docker-compose-logs >"$work/follow.log" 2>&1 &
 follower=$!
 bg_pids+=("$follower")
