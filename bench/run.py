@@ -661,6 +661,9 @@ def main():
                                               "burst,flood,instr,syscalls")
     p.add_argument("--output", default=os.path.join(HERE, "target", "bench.md"),
                    help="where the table is also written")
+    p.add_argument("--chart", default=os.path.join(HERE, "bench.svg"),
+                   help="the chart of this run (needs matplotlib: `make bench` has it); "
+                        "the default is the one NOTES.md shows")
     a = p.parse_args()
     servers = [s for s in a.servers.split(",") if s]
     for s in servers:
@@ -746,6 +749,22 @@ def main():
     with open(os.path.splitext(a.output)[0] + ".json", "w") as f:
         json.dump({"meta": meta, "throughput": {f"{k[0]}/{k[1]}": v for k, v in tp.items()},
                    "extra": extra}, f, indent=1)
+    draw_chart(a.chart, servers, tp, extra, meta)
+
+
+def draw_chart(path, servers, tp, extra, meta):
+    """The chart of the same figures as the table, when matplotlib is there."""
+    sys.path.insert(0, HERE)
+    import chart
+
+    if not chart.available():
+        log(f"no chart: matplotlib is not installed (make bench installs it); {path} unchanged")
+        return
+    cpu = {k: median([cpu_per_msg(r) for r in runs]) for k, runs in tp.items()}
+    rss = {n: r["kb_per_conn"] for n, r in extra.get("rss", {}).items() if "kb_per_conn" in r}
+    chart.write_chart(path, [(k, label) for k, label, _ in WORKLOADS],
+                      {n: SERVERS[n] for n in servers}, cpu, rss, meta)
+    log(f"chart written to {path}")
 
 
 if __name__ == "__main__":

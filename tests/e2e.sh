@@ -1,26 +1,35 @@
 #!/usr/bin/env bash
 # End-to-end test on the Docker engine, through the real make targets and tools, in parts
-# (tests/e2e/*.sh, sourced here; E2E_PARTS picks some, default "tools compose swarm"):
+# (tests/e2e/*.sh, sourced here in the order of `parts` below; E2E_PARTS picks some):
 #   tools      generate-compose.sh: N=0, N=3, bad arguments, hardening, `compose config`, the
 #              same result under sh (dash) and bash; generate-stack.sh; the k8s config map
 #              is current; the Rust target triple follows the host and TARGETARCH
 #   images     make docker-image (offline), sizes, non-root, exec-form entrypoint, no config
 #   compose    CLIENTS=5: all echoed, exit 0; hardening and health check in docker inspect,
-#              clients start once the server is healthy; edited config, no rebuild; echo
-#              check (under sh); graceful stop and what make docker-compose-down prints;
-#              echo check failures (stopped, wrong, mute server, no network)
+#              clients start once the server is healthy; edited config, same images; echo
+#              check (under sh); graceful stop, make docker-compose-logs ends at the down,
+#              what make docker-compose-down prints; echo check failures (stopped, wrong,
+#              mute server, no network)
+#   course     from a copy of the checkout in a directory not called tp0: a plain
+#              `compose -f docker-compose-dev.yaml up -d` with and without -p, the course's
+#              script names (copied and linked); make docker-compose-up rebuilds an edit
 #   swarm      make swarm-up SERVERS=2 CLIENTS=3: ids 1..3, both replicas serve, echo check;
 #              config change rolled out with no rebuild; forced rolling update and a killed
 #              server task while clients loop: no failed task, no message given up;
 #              make swarm-down leaves nothing (and leaves the swarm if it created it)
+# Parts marked `each` run once per Compose version of E2E_COMPOSE ("v2 v1": every compose
+# step under both; step names end in [compose VERSION]); the others run once.
 #
-# It edits copies of etc/*.ini in a temporary directory (CONFIG_DIR), never etc/ itself.
+# It edits copies of etc/*.ini in a temporary directory (CONFIG_DIR), never etc/ itself, and
+# edits sources only in its copy of the checkout.
 # It owns the compose project and the swarm stack `tp0` while it runs: whatever runs there
 # is taken down. Every wait is bounded; both are taken down on exit, also on failure or
 # Ctrl-C. Last line: `N passed, M failed`; exit status 1 if anything failed.
 #
-# Environment: MAKE (make), COMPOSE (detected), NETCAT_IMAGE (tp0-netcat:latest),
-# E2E_PARTS (all), E2E_KEEP=1 keeps the temporary directory (logs, configs) even on success.
+# Environment: MAKE (make), COMPOSE (detected), E2E_COMPOSE (COMPOSE alone; v2 means
+# COMPOSE_V2, v1 docker-compose, anything else is a compose command), NETCAT_IMAGE
+# (tp0-netcat:latest), E2E_PARTS (all), E2E_KEEP=1 keeps the temporary directory (logs,
+# configs, the copy) even on success.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,6 +40,7 @@ if [ -z "${COMPOSE:-}" ]; then
     if docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"; else COMPOSE=docker-compose; fi
 fi
 read -r -a compose <<<"$COMPOSE"
+compose_label=compose
 export NETCAT_IMAGE=${NETCAT_IMAGE:-tp0-netcat:latest}
 project=tp0
 network=${project}_testing_net
@@ -96,9 +106,10 @@ stop_gracefully() {
 
 step_name=
 step_t0=0
+step_suffix=
 step() {
     step_end
-    step_name=$1
+    step_name=$1$step_suffix
     step_t0=$(now_ms)
     echo
     echo "== $step_name"
@@ -107,7 +118,7 @@ step_end() {
     if [ -n "$step_name" ]; then
         local ms=$(($(now_ms) - step_t0))
         echo "-- $step_name: $(secs "$ms") s"
-        summary+=("$(printf '  %-62s %8s s' "$step_name" "$(secs "$ms")")")
+        summary+=("$(printf '  %-78s %8s s' "$step_name" "$(secs "$ms")")")
         step_name=
     fi
 }
@@ -224,6 +235,10 @@ cleanup() {
         # stack, network, configs; the swarm too if swarm-up created it
         timeout 150 "$MAKE" --no-print-directory swarm-down STACK_FILE="$stack_file" >/dev/null 2>&1
     fi
+    if [ -n "${course_file:-}" ] && [ -f "$course_file" ]; then
+        (cd "${course_file%/*}" && timeout 120 "${compose[@]}" -f "$course_file" down -t 1 --remove-orphans) >/dev/null 2>&1
+        docker rmi "${edited_server:-}" "${edited_client:-}" >/dev/null 2>&1
+    fi
     if [ -f "$dev_file" ]; then
         timeout 120 "${compose[@]}" -p "$project" -f "$dev_file" down -t 1 --remove-orphans >/dev/null 2>&1
         # it points at the temporary config directory, about to go
@@ -246,7 +261,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
 
-echo "e2e: compose = '$COMPOSE', netcat image = $NETCAT_IMAGE, work dir = $work"
+echo "e2e: compose = '${E2E_COMPOSE:-$COMPOSE}', netcat image = $NETCAT_IMAGE, work dir = $work"
 
 # the tools must run under POSIX sh: dash where installed (Debian's sh), else sh
 posix_sh=$(command -v dash || echo sh)
@@ -257,44 +272,55 @@ if [ ! -f etc/server.ini ] || [ ! -f etc/client.ini ]; then
 fi
 fresh_config
 
-part() { case " ${E2E_PARTS:-tools compose swarm} " in *" $1 "*) ;; *) return 1 ;; esac; }
+# ---- parts ------------------------------------------------------------------------------
+# One line per part, in the order they run: NAME and how often. `each`: once under every
+# Compose version of E2E_COMPOSE (its step names say which); `once`: under the first.
+parts=(
+    "tools each"  # the generators with no engine, checked by `compose config`
+    "images once" # the images serve both orchestrators
+    "compose each"
+    "course each" # the course's own calls, from a copy of the checkout
+    "swarm once"
+)
 
-# the generators run with no engine; the images serve both orchestrators
-part tools && . tests/e2e/tools.sh
-# ---- images -----------------------------------------------------------------------------
-step "make docker-image (static release build + 3 images, offline)"
-docker rm -f "$mock" "$idle" >/dev/null 2>&1 || true
-down >/dev/null || true
-expect "make docker-image" run docker-image 900 "$MAKE" --no-print-directory docker-image
-server_id=$(image_id server:latest)
-client_id=$(image_id client:latest)
-images=(server:latest client:latest)
-[ "$NETCAT_IMAGE" = tp0-netcat:latest ] && images+=("$NETCAT_IMAGE")
-for image in "${images[@]}"; do
-    bytes=$(docker image inspect -f '{{.Size}}' "$image" 2>/dev/null || echo 0)
-    sizes+=("$(printf '  %-22s %6d KiB' "$image" $((bytes / 1024)))")
+# E2E_COMPOSE: the versions to run under, e.g. "v2 v1"; v2 is COMPOSE_V2 (make compose-v2),
+# v1 is docker-compose. Unset: COMPOSE alone.
+composes=()
+for version in ${E2E_COMPOSE:-}; do
+    case $version in
+    v2) composes+=("${COMPOSE_V2:-docker compose}") ;;
+    v1) composes+=(docker-compose) ;;
+    *) composes+=("$version") ;;
+    esac
 done
-printf 'image sizes:\n'
-printf '%s\n' "${sizes[@]}"
-image_files() {
-    local c
-    c=$(docker create "$1") || return 1
-    docker export "$c" | tar -t
-    docker rm "$c" >/dev/null
+[ "${#composes[@]}" -gt 0 ] || composes=("$COMPOSE")
+
+use_compose() { # COMMAND: the compose every later step and make target uses
+    COMPOSE=$1
+    export COMPOSE
+    read -r -a compose <<<"$COMPOSE"
+    compose_version=$("${compose[@]}" version --short 2>/dev/null || echo unknown)
+    compose_label="compose ${compose_version#v}"
 }
-for bin in server client; do
-    expect "$bin image: user 65534:65534" test "$(state .Config.User "$bin:latest")" = "65534:65534"
-    expect "$bin image: exec-form entrypoint [/$bin]" test "$(state .Config.Entrypoint "$bin:latest")" = "[/$bin]"
-    files=$(image_files "$bin:latest" | grep -vE '^(\.dockerenv|dev/.*|proc/|sys/|etc/|etc/(hosts|hostname|resolv\.conf|mtab))$' | tr '\n' ' ')
-    expect "$bin image: only the binary inside, no config file ($files)" test "$files" = "$bin "
+
+selected() { case " ${E2E_PARTS:-${parts[*]%% *}} " in *" $1 "*) ;; *) return 1 ;; esac; }
+
+for entry in "${parts[@]}"; do
+    name=${entry%% *}
+    selected "$name" || continue
+    if [ "${entry##* }" = each ]; then
+        for c in "${composes[@]}"; do
+            use_compose "$c"
+            step_suffix=" [$compose_label]"
+            . "tests/e2e/$name.sh"
+        done
+    else
+        use_compose "${composes[0]}"
+        step_suffix=
+        . "tests/e2e/$name.sh"
+    fi
 done
-netcat_tools() {
-    docker run --rm --log-driver none "$NETCAT_IMAGE" sh -c "command -v nc && command -v timeout" >/dev/null
-}
-expect "$NETCAT_IMAGE has sh, nc and timeout" netcat_tools
-
-
-part compose && . tests/e2e/compose.sh
-part swarm && . tests/e2e/swarm.sh
+step_end
+use_compose "${composes[0]}"
 
 finished=1

@@ -12,6 +12,9 @@ for i in 1 2 3 4 5; do
     expect "client$i: 5 receive_message lines, loop_finished" client_done "$i" 5
     expect "client$i: exit code 0" exit_code_is 0 "client$i"
 done
+# what step (2) compares with: a second make docker-compose-up rebuilds nothing
+server_id=$(image_id server:latest)
+client_id=$(image_id client:latest)
 expect "server still running" test "$(state .State.Running server)" = true
 expect "server logged 25 receive_message lines" test \
     "$(count_lines "action: receive_message | result: success | ip: " "$(logs_of server)")" -eq 25
@@ -53,7 +56,7 @@ expect "probe traffic: one INFO line per probe (accept from 127.0.0.1), no recei
     '! grep -F "ip: 127.0.0.1 | msg:" <<<"$(logs_of server)" | grep -q . && has_line "accept_connections | result: success | ip: 127.0.0.1" server'
 
 # ---- (2) configuration without rebuild --------------------------------------------------
-step "(2) edited config + make docker-compose-up, no rebuild"
+step "(2) edited config + make docker-compose-up: same images"
 old_server_container=$(state .Id server)
 set_ini "$work/etc/client.ini" amount 3
 set_ini "$work/etc/client.ini" period 200ms
@@ -101,10 +104,26 @@ for c in server client2; do
     timeout 60 docker logs -f "$c" >"$work/down-$c.log" 2>&1 &
     bg_pids+=($!)
 done
+# make docker-compose-logs follows everything until the project is down, and then ends by
+# itself, under every Compose version. In a session of its own: the session must be empty after.
+setsid timeout 90 "$MAKE" --no-print-directory docker-compose-logs >"$work/follow.log" 2>&1 &
+follower=$!
+bg_pids+=("$follower")
+expect "make docker-compose-logs follows client2 while it loops" wait_until 20 eval \
+    "[ \"\$(grep -cF 'client2 | ' \"$work/follow.log\")\" -gt 0 ] && received_at_least client2 2 4"
 t0=$(now_ms)
 expect "make docker-compose-down" down
 ms=$(($(now_ms) - t0))
 echo "   make docker-compose-down: $(secs "$ms") s"
+follower_gone() { ! kill -0 "$follower" 2>/dev/null; }
+expect "make docker-compose-logs ended by itself within 15 s of the down" wait_until 15 follower_gone
+follow_rc=0
+wait "$follower" || follow_rc=$?
+expect "make docker-compose-logs: exit 0 (not killed by its timeout)" test "$follow_rc" -eq 0
+expect "make docker-compose-logs showed client2's and the server's shutdown lines" eval \
+    "grep -qE '^client2 +\\| .*action: shutdown \\| result: success' '$work/follow.log' &&
+     grep -qE '^server +\\| .*action: shutdown \\| result: success' '$work/follow.log'"
+expect "make docker-compose-logs left no process (its session is empty)" eval "! pgrep -s $follower >/dev/null"
 down_log=$(cat "$(ls -t "$work"/down-[0-9]*.log | head -n 1)")
 down_says() { grep -qF -- "$1" <<<"$down_log"; }
 for c in server client1 client2; do
