@@ -1,5 +1,6 @@
-//! Backpressure (SPEC §2): a peer that sends without reading must not grow the server's
-//! memory; once it reads again, everything it sent comes back intact.
+//! Backpressure (README "Protocol and logs", NOTES "The memory budget"): a peer that sends
+//! without reading must not grow the server's memory; once it reads again, everything it
+//! sent comes back intact.
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! The client (SPEC §4, §6): one connection per message, checks each echo, retries a
-//! server that starts late, and shuts down at once on SIGTERM in every phase: waiting
-//! its period, backing off, connecting, and waiting for an echo.
+//! The client (README "Client keys", NOTES "The client"): one connection per message,
+//! checks each echo, retries a server that starts late, and shuts down at once on SIGTERM
+//! in every phase: waiting its period, backing off, connecting, and waiting for an echo.
 
 mod client_common;
 mod common;
@@ -149,7 +149,7 @@ fn client_sigterm_while_waiting_for_the_echo() {
     let (_, line) = mock.wait_line();
     assert_eq!(line, "[CLIENT 1] Message N°1\n".as_bytes());
     assert_prompt_shutdown(&mut client, "receiving");
-    // Its socket was open: the client says it closed it (SPEC §5).
+    // Its socket was open: the client says it closed it (README "Protocol and logs").
     assert!(closed_a_socket(&client), "{}", client.output());
 }
 

@@ -1,7 +1,8 @@
-//! The client resends a message whose attempt failed (SPEC §4): a reset, an EOF before
-//! a complete echo line, a timed-out connect or no echo within the reply bound, and
-//! gives the message up within its budget. Against hostile servers (mock servers on
-//! loopback) it takes only the first line as the echo and fails at once on another.
+//! The client resends a message whose attempt failed (README "Client keys", Resending): a
+//! reset, an EOF before a complete echo line, a timed-out connect or no echo within the
+//! reply bound, and gives the message up within its budget. Against hostile servers (mock
+//! servers on loopback) it takes only the first line as the echo and fails at once on
+//! another.
 
 mod client_common;
 mod common;

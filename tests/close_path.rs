@@ -1,6 +1,6 @@
-//! Closing never destroys an echo owed (SPEC §2, §9): on shutdown and after an over-long
-//! line, a peer that has not read yet still gets the echo of every line the server logged
-//! as received, then a clean EOF — never a reset.
+//! Closing never destroys an echo owed (NOTES "Closing without a reset"): on shutdown and
+//! after an over-long line, a peer that has not read yet still gets the echo of every line
+//! the server logged as received, then a clean EOF — never a reset.
 
 mod common;
 

@@ -1,5 +1,6 @@
-//! Echo protocol (SPEC §2): every complete line comes back byte for byte and in order,
-//! however the bytes are split or coalesced, and an unterminated tail is echoed at EOF.
+//! Echo protocol (README "Protocol and logs"): every complete line comes back byte for byte
+//! and in order, however the bytes are split or coalesced, and an unterminated tail is
+//! echoed at EOF.
 
 mod common;
 

@@ -1,5 +1,5 @@
-//! Idle connections are closed after SERVER_IDLE_TIMEOUT (SPEC §9), through the close path,
-//! so silent sockets cannot hold every slot.
+//! Idle connections are closed after SERVER_IDLE_TIMEOUT (NOTES "Idle timeout"), through
+//! the close path, so silent sockets cannot hold every slot.
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! Limits: SERVER_MAX_LINE_BYTES (SPEC §2), where a line longer than the limit costs only
-//! its own connection; SERVER_MAX_CONNECTIONS (README), past which new peers wait in the
-//! backlog, without the server spinning, until a connection closes.
+//! Limits: SERVER_MAX_LINE_BYTES (README "Server keys"), where a line longer than the limit
+//! costs only its own connection; SERVER_MAX_CONNECTIONS (README), past which new peers
+//! wait in the backlog, without the server spinning, until a connection closes.
 
 mod common;
 

@@ -1,5 +1,6 @@
-//! Log lines (SPEC §5) matched exactly on the real output: the timestamp and 8-column
-//! level, the course's event names and keys, and escaping of control characters.
+//! Log lines (README "Protocol and logs") matched exactly on the real output: the timestamp
+//! and 8-column level, the course's event names and keys, and escaping of control
+//! characters.
 
 mod common;
 mod models;

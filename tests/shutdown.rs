@@ -1,6 +1,6 @@
-//! Server shutdown (SPEC §6): SIGTERM/SIGINT stop accepting, deliver every echo already
-//! owed, close each connection cleanly and exit 0, bounded by SERVER_SHUTDOWN_GRACE; a
-//! second signal cuts the drain short.
+//! Server shutdown (NOTES "Signals and shutdown"): SIGTERM/SIGINT stop accepting, deliver
+//! every echo already owed, close each connection cleanly and exit 0, bounded by
+//! SERVER_SHUTDOWN_GRACE; a second signal cuts the drain short.
 
 mod common;
 
@@ -141,7 +141,8 @@ fn second_signal_forces_exit_during_a_long_drain() {
         took < Duration::from_secs(1),
         "second signal to exit took {took:?}"
     );
-    // A forced close is still a shutdown the process asked for: exit 0 (SPEC §6).
+    // A forced close is still a shutdown the process asked for: exit 0
+    // (NOTES "Signals and shutdown").
     assert_eq!(status.code(), Some(0), "exit status\n{}", server.output());
     server.wait_line("action: shutdown | result: in_progress | signal: SIGINT | forced: true");
     assert_shutdown_logged(&server, 1, "action: close_connection | result: ");

@@ -1,6 +1,6 @@
-//! Signals read in one loop turn are one shutdown request (SPEC §6): SIGINT and SIGTERM
-//! back to back (Ctrl-C while a supervisor stops the process) drain gracefully instead of
-//! forcing a cut.
+//! Signals read in one loop turn are one shutdown request (NOTES "Signals and shutdown"):
+//! SIGINT and SIGTERM back to back (Ctrl-C while a supervisor stops the process) drain
+//! gracefully instead of forcing a cut.
 
 mod common;
 

@@ -1,6 +1,6 @@
-//! Writing the log never blocks the loop (SPEC §5, §9): with stdout a pipe that nobody
-//! reads, peers are still echoed and SIGTERM still ends the server; once the pipe is read
-//! again, the records that did not fit are reported as dropped.
+//! Writing the log never blocks the loop (NOTES "The log backlog"): with stdout a pipe that
+//! nobody reads, peers are still echoed and SIGTERM still ends the server; once the pipe is
+//! read again, the records that did not fit are reported as dropped.
 
 mod common;
 
