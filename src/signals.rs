@@ -14,6 +14,7 @@ use std::sync::Arc;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::backend::SignalDelivery;
 use signal_hook::iterator::exfiltrator::SignalOnly;
+use signal_hook::low_level::signal_name;
 
 /// The signals that ask for a graceful shutdown.
 pub const SHUTDOWN_SIGNALS: [i32; 2] = [SIGTERM, SIGINT];
@@ -50,20 +51,13 @@ impl SignalPipe {
     /// Drains the pipe and returns the names of the signals that arrived since the
     /// last call (each at most once, however often it was sent).
     pub fn take(&self) -> Vec<&'static str> {
-        self.delivery.borrow_mut().pending().map(name).collect()
+        let pending = self.delivery.borrow_mut().pending();
+        pending.map(|signal| signal_name(signal).unwrap_or("signal")).collect()
     }
 }
 
 impl AsFd for SignalPipe {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
-    }
-}
-
-fn name(signal: i32) -> &'static str {
-    match signal {
-        SIGTERM => "SIGTERM",
-        SIGINT => "SIGINT",
-        _ => "signal",
     }
 }
