@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end test on the Docker engine, through the real make targets and tools, in parts
-# (tests/e2e/*.sh, sourced here; E2E_PARTS picks some, default "tools compose swarm"):
+# (tests/e2e/*.sh, sourced here; E2E_PARTS picks some, default "tools compose swarm cluster"):
 #   tools      generate-compose.sh: N=0, N=3, bad arguments, hardening, `compose config`, the
 #              same result under sh (dash) and bash; generate-stack.sh; the k8s config map
 #              is current; the Rust target triple follows the host and TARGETARCH
@@ -13,6 +13,10 @@
 #              config change rolled out with no rebuild; forced rolling update and a killed
 #              server task while clients loop: no failed task, no message given up;
 #              make swarm-down leaves nothing (and leaves the swarm if it created it)
+#   cluster    make cluster-up (3 engines in network namespaces, a registry, a swarm; root):
+#              REGISTRY=… make swarm-up, tasks on every node, images from the registry;
+#              a partition, a rolling update and a node's power loss while clients loop:
+#              nothing lost; make swarm-down and make cluster-down leave the machine as it was
 #
 # It edits copies of etc/*.ini in a temporary directory (CONFIG_DIR), never etc/ itself.
 # It owns the compose project and the swarm stack `tp0` while it runs: whatever runs there
@@ -44,6 +48,7 @@ mkdir -p "$work/etc" "$work/gen"
 passed=0
 failed=0
 bg_pids=()
+cleanups=() # functions a part registers, run first on exit
 summary=()
 sizes=()
 finished=
@@ -218,6 +223,7 @@ cleanup() {
         fail "aborted (exit $rc) during step: ${step_name:-setup}"
     fi
     step_end
+    for c in "${cleanups[@]}"; do "$c"; done
     for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null; done
     docker rm -f "$mock" "$idle" >/dev/null 2>&1
     if [ -n "${swarm_started:-}" ]; then
@@ -257,7 +263,7 @@ if [ ! -f etc/server.ini ] || [ ! -f etc/client.ini ]; then
 fi
 fresh_config
 
-part() { case " ${E2E_PARTS:-tools compose swarm} " in *" $1 "*) ;; *) return 1 ;; esac; }
+part() { case " ${E2E_PARTS:-tools compose swarm cluster} " in *" $1 "*) ;; *) return 1 ;; esac; }
 
 # the generators run with no engine; the images serve both orchestrators
 part tools && . tests/e2e/tools.sh
@@ -296,5 +302,6 @@ expect "$NETCAT_IMAGE has sh, nc and timeout" netcat_tools
 
 part compose && . tests/e2e/compose.sh
 part swarm && . tests/e2e/swarm.sh
+part cluster && . tests/e2e/cluster.sh
 
 finished=1
