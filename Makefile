@@ -264,7 +264,7 @@ k8s-validate: k8s-tools ## Validate deploy/k8s/ offline against the Kubernetes s
 	done; \
 	echo "k8s-validate: $$passed passed, $$failed failed"; [ "$$failed" -eq 0 ]
 
-e2e: ## End-to-end test on the Docker engine: images, compose, hardening, sh tools, swarm, shutdown
+e2e: ## End-to-end test on the Docker engine: images, compose, hardening, sh tools, swarm, shutdown, a 3-node test cluster (root)
 	NETCAT_IMAGE="$(NETCAT_IMAGE)" MAKE="$(MAKE)" tests/e2e.sh
 
 .PHONY: bench
