@@ -92,7 +92,7 @@ expect "stack: no container_name, build, restart or depends_on" \
 expect "stack: config names carry the content checksum" stack_has \
     "  server_ini_$(cksum <"$work/etc/server.ini" | awk '{ print $1 "_" $2 }'):"
 expect "stack: server replicas spread over the nodes, as a preference (no max_replicas_per_node)" eval \
-    'stack_has "        preferences:" "          - spread: node.id" && ! grep -q max_replicas_per_node <<<"$stack"'
+    'stack_has "        preferences:" "          - spread: node.id" && ! grep -qE "^ +max_replicas_per_node:" <<<"$stack"'
 constrained_clients() {
     TP0_CLIENT_CONSTRAINT='node.role == manager' TP0_CONFIG_DIR="$work/etc" "$posix_sh" tools/generate-stack.sh \
         "$work/gen/stack-constrained.yaml" 3 2 >/dev/null &&
