@@ -245,7 +245,7 @@ expect "3 replicas on 3 nodes, 3 clients mid-loop within 60 s" \
 victim=$(server_worker)
 since=$(date +%s.%N)
 t0=$(now_ms)
-expect "SIGKILL every process of tp0-node$victim (dockerd, containerd, shims, containers)" power_off "$victim"
+expect "power loss of tp0-node$victim: its link down, SIGKILL of every process (dockerd, containerd, shims, containers)" power_off "$victim"
 down_s=$(down_after "$victim" "$t0")
 expect "tp0-node$victim seen Down (after $down_s s)" test "$down_s" != never
 expect "3 replicas running on the live nodes within 60 s" wait_until 60 replicas_back 3

@@ -61,9 +61,12 @@ node_pids() {
     done
 }
 
-# power_off N: SIGKILL every process of node N at once, as a power loss would; repeated
-# while some remain (a shim may fork while the first signals land), for at most 10 s
+# power_off N: node N as a power loss leaves it: its link goes down first (a dead machine
+# answers nothing, while its namespaces, kept by their mounts, would still send resets),
+# then every process gets SIGKILL at once; repeated while some remain (a shim may fork
+# while the first signals land), for at most 10 s
 power_off() {
+    ip link set "$(node_veth "$1")" down 2>/dev/null || true
     end=$(($(date +%s) + 10))
     pids=$(node_pids "$1")
     while [ -n "$pids" ]; do
