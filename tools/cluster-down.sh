@@ -19,10 +19,15 @@ need_root
 say() { echo "cluster-down: $*" >&2; }
 
 nodes=$(known_nodes)
-rule_present() {
-    # shellcheck disable=SC2046 # the rule is several words
-    iptables -C $(forward_rule) 2>/dev/null
+# in either chain: the host engine may have started or stopped since cluster-up
+rule_chain() {
+    for chain in DOCKER-USER FORWARD; do
+        # shellcheck disable=SC2046 # the rule is several words
+        iptables -C $(forward_rule "$chain") 2>/dev/null && echo "$chain" && return 0
+    done
+    return 1
 }
+rule_present() { rule_chain >/dev/null; }
 if [ -z "$nodes" ] && [ ! -e "$cluster_dir" ] && ! rule_present &&
     ! ip link show "$cluster_bridge" >/dev/null 2>&1; then
     say "no test cluster: nothing to remove"
@@ -72,9 +77,9 @@ for i in $nodes; do
     ip link delete "$(node_veth "$i")" 2>/dev/null || true
 done
 ip link delete "$cluster_bridge" 2>/dev/null || true
-while rule_present; do
+while chain=$(rule_chain); do
     # shellcheck disable=SC2046 # the rule is several words
-    iptables -D $(forward_rule)
+    iptables -D $(forward_rule "$chain")
 done
 # never into a file system still mounted below it
 [ -n "$(cluster_mounts)" ] || rm -rf --one-file-system "$cluster_dir"
@@ -90,7 +95,7 @@ done
 [ ! -e "$cluster_dir" ] || left="$left directory $cluster_dir;"
 [ -z "$(registry_pids)" ] || left="$left registry process $(registry_pids | tr '\n' ' ');"
 ! ip link show "$cluster_bridge" >/dev/null 2>&1 || left="$left bridge $cluster_bridge;"
-! rule_present || left="$left iptables rule $(forward_rule);"
+! rule_present || left="$left iptables rule $(forward_rule "$(rule_chain)");"
 if [ -n "$left" ]; then
     say "could not remove:$left"
     exit 1

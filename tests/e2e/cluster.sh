@@ -162,6 +162,16 @@ for i in 1 2 3; do
     expect "client task $i (on $(on_slot_node "$i" docker info --format '{{.Name}}')): id $i, 5 messages echoed, loop_finished, exit 0" \
         on_slot_node "$i" swarm_client_done "$i" 5
 done
+logs_from_every_node() { # make swarm-logs reads each node's engine (SWARM_HOSTS)
+    run cluster-swarm-logs 60 "$MAKE" --no-print-directory swarm-logs || return 1
+    local nodes
+    nodes=$(grep -oE '^tp0_(server|client)\.[0-9]+\.[a-z0-9]{6}@tp0-node[1-3] \| ' "$work/cluster-swarm-logs.log" |
+        sed 's/.*@//; s/ .*//' | sort -u | tr '\n' ' ')
+    echo "   swarm-logs: lines from $nodes"
+    [ "$nodes" = "tp0-node1 tp0-node2 tp0-node3 " ] &&
+        grep -qF "action: loop_finished | result: success | client_id: 1" "$work/cluster-swarm-logs.log"
+}
+expect "make swarm-logs: the tasks' lines from all 3 nodes" logs_from_every_node
 netcat_ref=$(docker image ls --format '{{.Repository}}:{{.Tag}}' "$registry/tp0-netcat" | head -n 1)
 expect "echo-check from the manager's engine, $netcat_ref: success" echo_check success 0 NETCAT_IMAGE="$netcat_ref"
 server_tasks() { docker service ps -q tp0_server --filter desired-state=running | sort | tr '\n' ' '; }

@@ -27,8 +27,11 @@ need_root() {
     fi
 }
 
-# the one host rule that lets bridged traffic between the nodes pass (FORWARD is DROP)
-forward_rule() { echo "DOCKER-USER -i $cluster_bridge -o $cluster_bridge -j ACCEPT"; }
+# the one host rule that lets bridged traffic between the nodes pass (FORWARD is DROP
+# where a Docker engine runs): in its DOCKER-USER chain, which it evaluates first, or in
+# FORWARD on a host without one. forward_rule [CHAIN]
+forward_chain() { if iptables -S DOCKER-USER >/dev/null 2>&1; then echo DOCKER-USER; else echo FORWARD; fi; }
+forward_rule() { echo "${1:-$(forward_chain)} -i $cluster_bridge -o $cluster_bridge -j ACCEPT"; }
 
 # known_nodes: every node number any trace remains of: a node directory, a namespace, a link
 known_nodes() {
