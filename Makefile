@@ -169,10 +169,18 @@ SWARM_CLIENTS = $(if $(filter-out file default,$(origin CLIENTS)),$(CLIENTS),3)
 # removal is asynchronous: swarm-down waits this long for every object to be gone
 SWARM_WAIT ?= 60
 SWARM_LABEL := tp0.swarm-created
+# the engines of every node (DOCKER_HOST values), where swarm-logs reads and swarm-down
+# waits for the tasks' containers; empty: this engine only
+SWARM_HOSTS ?=
+# Several hosts: REGISTRY=host:port, a registry every node can pull from (and the engine
+# DOCKER_HOST names can push to). swarm-up then pushes the images there, tagged with their
+# image id (tools/push-images.sh), and deploys those references with --resolve-image
+# always; without it the nodes would need server:latest and client:latest of their own.
+REGISTRY ?=
 
 .PHONY: swarm-up swarm-down swarm-logs
 
-swarm-up: ## Deploy stack tp0 on Docker Swarm: SERVERS=N server replicas (default 2), CLIENTS=M clients (default 3)
+swarm-up: ## Deploy stack tp0 on Docker Swarm: SERVERS=N server replicas (default 2), CLIENTS=M clients (default 3); REGISTRY=host:port for several hosts
 	TP0_CONFIG_DIR="$(CONFIG_DIR)" TP0_SERVER_IMAGE="$(SERVER_IMAGE)" TP0_CLIENT_IMAGE="$(CLIENT_IMAGE)" \
 	  tools/generate-stack.sh $(STACK_FILE) $(SWARM_CLIENTS) $(SERVERS)
 	@state=$$(docker info --format '{{.Swarm.LocalNodeState}}'); \
@@ -184,11 +192,20 @@ swarm-up: ## Deploy stack tp0 on Docker Swarm: SERVERS=N server replicas (defaul
 	  echo "this engine's swarm is '$$state': cannot deploy" >&2; exit 1; \
 	fi
 	@missing=; \
-	for image in $(SERVER_IMAGE) $(CLIENT_IMAGE); do \
+	for image in $(SERVER_IMAGE) $(CLIENT_IMAGE) $(if $(REGISTRY),$(filter $(NETCAT_LOCAL),$(NETCAT_IMAGE))); do \
 	  docker image inspect $$image >/dev/null 2>&1 || missing="$$missing $$image"; \
 	done; \
 	if [ -n "$$missing" ]; then echo "missing image(s):$$missing"; $(MAKE) --no-print-directory docker-image; fi
+ifeq ($(REGISTRY),)
 	docker stack deploy --resolve-image never --prune -c $(STACK_FILE) $(STACK)
+else
+	@refs=$$(tools/push-images.sh $(REGISTRY) $(SERVER_IMAGE) $(CLIENT_IMAGE) \
+	  $(filter $(NETCAT_LOCAL),$(NETCAT_IMAGE))) || exit 1; \
+	echo "pushed:" $$refs; set -- $$refs; \
+	TP0_CONFIG_DIR="$(CONFIG_DIR)" TP0_SERVER_IMAGE="$$1" TP0_CLIENT_IMAGE="$$2" \
+	  tools/generate-stack.sh $(STACK_FILE) $(SWARM_CLIENTS) $(SERVERS)
+	docker stack deploy --resolve-image always --prune -c $(STACK_FILE) $(STACK)
+endif
 	@# configs of earlier deploys that no task uses any more (those in use refuse removal)
 	@current=$$(sed -n 's/^  \([a-z_]*_ini_[0-9_]*\):$$/$(STACK)_\1/p' $(STACK_FILE)); \
 	for c in $$(docker config ls --filter label=com.docker.stack.namespace=$(STACK) --format '{{.Name}}'); do \
@@ -200,7 +217,8 @@ swarm-down: ## Remove stack tp0, its network and configs, wait until gone; leave
 	docker stack rm $(STACK) >/dev/null 2>&1 || true; \
 	ns=label=com.docker.stack.namespace=$(STACK); \
 	left() { docker service ls -q --filter $$ns; docker ps -aq --filter $$ns; \
-	  docker network ls -q --filter $$ns; docker config ls -q --filter $$ns; }; \
+	  docker network ls -q --filter $$ns; docker config ls -q --filter $$ns; \
+	  for h in $(SWARM_HOSTS); do docker -H $$h ps -aq --filter $$ns 2>/dev/null; done; }; \
 	deadline=$$(( $$(date +%s) + $(SWARM_WAIT) )); \
 	while [ -n "$$(left)" ]; do \
 	  if [ "$$(date +%s)" -ge "$$deadline" ]; then echo "stack $(STACK) not gone after $(SWARM_WAIT) s" >&2; exit 1; fi; \
@@ -213,12 +231,39 @@ swarm-down: ## Remove stack tp0, its network and configs, wait until gone; leave
 	fi
 
 # `docker service logs` hangs on some engines once a task has logged a few hundred lines:
-# read each task's container instead (single node: all of them are local)
+# read each task's container instead, on every engine SWARM_HOSTS names (`make cluster-up`
+# prints it; ssh://user@host works for real hosts), else on this one. A swarm of several
+# nodes without SWARM_HOSTS falls back to `docker service logs`, cut after SWARM_LOGS_TIMEOUT s.
 SWARM_LOGS_TAIL ?= all
-swarm-logs: ## Print the logs of every task of stack tp0, prefixed with the task name (SWARM_LOGS_TAIL=N)
-	@for c in $$(docker ps -a --filter label=com.docker.stack.namespace=$(STACK) --format '{{.Names}}' | sort); do \
-	  docker logs --tail $(SWARM_LOGS_TAIL) $$c 2>&1 | sed "s/^/$${c%.*}.$$(echo $${c##*.} | cut -c1-6) | /"; \
+SWARM_LOGS_TIMEOUT ?= 30
+swarm-logs: ## Print the logs of every task of stack tp0, prefixed with the task name (SWARM_LOGS_TAIL=N; SWARM_HOSTS="engine…" on several nodes)
+	@ns=label=com.docker.stack.namespace=$(STACK); \
+	if [ -z "$(SWARM_HOSTS)" ] && [ "$$(docker node ls -q 2>/dev/null | wc -l)" -gt 1 ]; then \
+	  echo "several nodes and no SWARM_HOSTS: docker service logs, cut after $(SWARM_LOGS_TIMEOUT) s" >&2; \
+	  for s in $$(docker service ls --filter $$ns --format '{{.Name}}' | sort); do \
+	    timeout $(SWARM_LOGS_TIMEOUT) docker service logs --tail $(SWARM_LOGS_TAIL) $$s 2>&1 || \
+	      echo "docker service logs $$s: cut after $(SWARM_LOGS_TIMEOUT) s (set SWARM_HOSTS)" >&2; \
+	  done; exit 0; \
+	fi; \
+	for h in $(or $(SWARM_HOSTS),-); do \
+	  if [ "$$h" = - ]; then d=docker at=; else d="docker -H $$h"; at=@$$($$d info --format '{{.Name}}' 2>/dev/null) || continue; fi; \
+	  for c in $$($$d ps -a --filter $$ns --format '{{.Names}}' | sort); do \
+	    $$d logs --tail $(SWARM_LOGS_TAIL) $$c 2>&1 | sed "s/^/$${c%.*}.$$(echo $${c##*.} | cut -c1-6)$$at | /"; \
+	  done; \
 	done
+
+# ---- A test cluster on this machine ----------------------------------------------------------
+# NODES Docker engines, each in a network namespace of its own on one bridge, a registry
+# beside them and a swarm across them: the multi-node swarm of `make e2e`, or one to try on
+# a laptop. Needs root; the host's own engine is not touched. NOTES.md "Past one host".
+NODES ?= 3
+
+.PHONY: cluster-up cluster-down
+cluster-up: ## Start a test cluster of NODES engines (default 3), a registry and a swarm; prints DOCKER_HOST, REGISTRY, SWARM_HOSTS (root)
+	@tools/cluster-up.sh $(NODES)
+
+cluster-down: ## Remove the test cluster and every trace of it: processes, mounts, namespaces, links, iptables rule, directories (root)
+	@tools/cluster-down.sh
 
 # ---- Kubernetes -------------------------------------------------------------------------------
 # No cluster here: the manifests are checked offline against the Kubernetes schema by
@@ -247,7 +292,7 @@ k8s-validate: k8s-tools ## Validate deploy/k8s/ offline against the Kubernetes s
 
 # E2E_COMPOSE="v2 v1" runs every compose step under both (v2 from make compose-v2)
 E2E_COMPOSE ?=
-e2e: $(if $(filter v2,$(E2E_COMPOSE)),compose-v2) ## End-to-end test on the Docker engine: images, compose, the course's calls, swarm (E2E_COMPOSE="v2 v1")
+e2e: $(if $(filter v2,$(E2E_COMPOSE)),compose-v2) ## End-to-end test on the Docker engine: images, compose, the course's calls, swarm, a 3-node test cluster (root) (E2E_COMPOSE="v2 v1")
 	NETCAT_IMAGE="$(NETCAT_IMAGE)" MAKE="$(MAKE)" COMPOSE_V2="$(COMPOSE_V2)" E2E_COMPOSE="$(E2E_COMPOSE)" tests/e2e.sh
 
 # The driver is stdlib only; its chart (bench/bench.svg, shown in NOTES.md) is drawn with

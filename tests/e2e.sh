@@ -17,6 +17,10 @@
 #              config change rolled out with no rebuild; forced rolling update and a killed
 #              server task while clients loop: no failed task, no message given up;
 #              make swarm-down leaves nothing (and leaves the swarm if it created it)
+#   cluster    make cluster-up (3 engines in network namespaces, a registry, a swarm; root):
+#              REGISTRY=… make swarm-up, tasks on every node, images from the registry;
+#              a partition, a rolling update and a node's power loss while clients loop:
+#              nothing lost; make swarm-down and make cluster-down leave the machine as it was
 # Parts marked `each` run once per Compose version of E2E_COMPOSE ("v2 v1": every compose
 # step under both; step names end in [compose VERSION]); the others run once.
 #
@@ -54,6 +58,7 @@ mkdir -p "$work/etc" "$work/gen"
 passed=0
 failed=0
 bg_pids=()
+cleanups=() # functions a part registers, run first on exit
 summary=()
 sizes=()
 finished=
@@ -229,6 +234,7 @@ cleanup() {
         fail "aborted (exit $rc) during step: ${step_name:-setup}"
     fi
     step_end
+    for c in "${cleanups[@]}"; do "$c"; done
     for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null; done
     docker rm -f "$mock" "$idle" >/dev/null 2>&1
     if [ -n "${swarm_started:-}" ]; then
@@ -281,6 +287,7 @@ parts=(
     "compose each"
     "course each" # the course's own calls, from a copy of the checkout
     "swarm once"
+    "cluster once" # a 3-node test cluster on this machine (root)
 )
 
 # E2E_COMPOSE: the versions to run under, e.g. "v2 v1"; v2 is COMPOSE_V2 (make compose-v2),

@@ -18,6 +18,9 @@
 #                      one server task (see NOTES.md "Past one host" for the measurement)
 #   TP0_ENDPOINT_MODE  dnsrr (default: the name resolves to every replica) or vip (one
 #                      virtual IP through IPVS, which does not route on every kernel)
+#   TP0_CLIENT_CONSTRAINT  a placement constraint for the clients, e.g. `node.role ==
+#                      manager` (default none: anywhere); the server replicas always
+#                      spread over the nodes
 #
 # Exit status: 0 written, 1 config file missing or OUTPUT not writable, 2 bad arguments.
 set -eu
@@ -48,6 +51,7 @@ servers=$(number "$3") || usage
 
 update_order=${TP0_UPDATE_ORDER:-start-first}
 endpoint_mode=${TP0_ENDPOINT_MODE:-dnsrr}
+client_constraint=${TP0_CLIENT_CONSTRAINT:-}
 case $update_order in
 start-first | stop-first) ;;
 *)
@@ -59,6 +63,14 @@ case $endpoint_mode in
 dnsrr | vip) ;;
 *)
     echo "$0: TP0_ENDPOINT_MODE must be dnsrr or vip, not '$endpoint_mode'" >&2
+    exit 2
+    ;;
+esac
+newline='
+'
+case $client_constraint in
+*'"'* | *"$newline"*)
+    echo "$0: TP0_CLIENT_CONSTRAINT must be one line without '\"', not '$client_constraint'" >&2
     exit 2
     ;;
 esac
@@ -116,6 +128,11 @@ EOT
     deploy:
       replicas: $servers
       endpoint_mode: $endpoint_mode
+      # replicas on different nodes while there are enough of them; a preference, not a
+      # limit (max_replicas_per_node would leave replicas past the node count pending)
+      placement:
+        preferences:
+          - spread: node.id
       # one task at a time; a new task counts once its health check passes
       update_config:
         parallelism: 1
@@ -149,6 +166,14 @@ EOT
         cat <<EOT
     deploy:
       replicas: $clients
+EOT
+        if [ -n "$client_constraint" ]; then
+            cat <<EOT
+      placement:
+        constraints: ["$client_constraint"]
+EOT
+        fi
+        cat <<EOT
       update_config:
         parallelism: 0
         order: stop-first

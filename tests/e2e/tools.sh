@@ -91,9 +91,18 @@ expect "stack: no container_name, build, restart or depends_on" \
     eval '! grep -qE "^ +(container_name|build|restart|depends_on):" <<<"$stack"'
 expect "stack: config names carry the content checksum" stack_has \
     "  server_ini_$(cksum <"$work/etc/server.ini" | awk '{ print $1 "_" $2 }'):"
+expect "stack: server replicas spread over the nodes, as a preference (no max_replicas_per_node)" eval \
+    'stack_has "        preferences:" "          - spread: node.id" && ! grep -qE "^ +max_replicas_per_node:" <<<"$stack"'
+constrained_clients() {
+    TP0_CLIENT_CONSTRAINT='node.role == manager' TP0_CONFIG_DIR="$work/etc" "$posix_sh" tools/generate-stack.sh \
+        "$work/gen/stack-constrained.yaml" 3 2 >/dev/null &&
+        grep -qxF '        constraints: ["node.role == manager"]' "$work/gen/stack-constrained.yaml" &&
+        ! grep -qF 'constraints:' <<<"$stack"
+}
+expect "stack: TP0_CLIENT_CONSTRAINT places the clients, none by default" constrained_clients
 stack_bad() { ! TP0_CONFIG_DIR="$work/etc" "$posix_sh" tools/generate-stack.sh "$work/gen/bad.yaml" "$@" 2>/dev/null; }
-expect "stack: 0 servers, 'x' clients and a missing argument are refused" \
-    eval 'stack_bad 3 0 && stack_bad x 2 && stack_bad 3'
+expect "stack: 0 servers, 'x' clients, a missing argument and a quote in TP0_CLIENT_CONSTRAINT are refused" \
+    eval 'stack_bad 3 0 && stack_bad x 2 && stack_bad 3 && TP0_CLIENT_CONSTRAINT="a\"b" stack_bad 3 2'
 k8s_config_current() {
     "$posix_sh" tools/generate-k8s-config.sh "$work/gen/configmap.yaml" && cmp -s "$work/gen/configmap.yaml" deploy/k8s/configmap.yaml
 }
