@@ -9,6 +9,7 @@ mod accept;
 mod peers;
 mod shutdown;
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -100,14 +101,19 @@ pub struct Server {
     /// Stdout is registered and watched while log records wait for it.
     stdout_watched: bool,
     scratch: Vec<u8>,
-    /// Counts idle sweeps: a connection's progress is stamped with it, not a clock.
+    /// Counts idle sweeps, which run on their own fixed schedule: a connection's
+    /// progress is stamped with it, so the echo path reads no clock.
     tick: u32,
     /// Set once a shutdown began: when the drain must end.
     drain_deadline: Option<Instant>,
     /// Set while accepting is paused after an accept error.
     accept_retry: Option<Instant>,
-    /// The next idle sweep, or a linger that ends earlier; none without connections.
+    /// The next idle sweep; none without connections to watch. Nothing else moves
+    /// it: a sweep advances `tick`, so an early one would age every connection.
     sweep_at: Option<Instant>,
+    /// Lingering connections by the end of their linger, earliest first: every
+    /// linger lasts `LINGER`, so appending keeps the order.
+    lingers: VecDeque<(Instant, Key)>,
 }
 
 impl Server {
@@ -151,6 +157,7 @@ impl Server {
             drain_deadline: None,
             accept_retry: None,
             sweep_at: None,
+            lingers: VecDeque::new(),
         })
     }
 
@@ -208,7 +215,7 @@ impl Server {
         // Runs every turn: plain comparisons, no iterator.
         let next = earliest(
             earliest(self.drain_deadline, self.accept_retry),
-            self.sweep_at,
+            earliest(self.sweep_at, self.lingers.front().map(|&(end, _)| end)),
         );
         // SAFETY: only the timer's own method runs; it keeps its descriptor.
         match unsafe { self.reactor.get_mut(TIMER) } {
@@ -224,6 +231,9 @@ impl Server {
         }
         if self.drain_deadline.is_some_and(|at| at <= now) {
             self.cut_all("shutdown grace expired");
+        }
+        if self.lingers.front().is_some_and(|&(end, _)| end <= now) {
+            self.end_lingers(now);
         }
         if self.sweep_at.is_some_and(|at| at <= now) {
             self.sweep(now);

@@ -106,7 +106,7 @@ impl Server {
         let held = connection.held();
         self.buffered = (self.buffered + held).saturating_sub(before.held);
         let freed_slot = before.holds_slot && !connection.holds_slot();
-        let linger = connection.linger_deadline();
+        let linger = connection.linger_deadline().filter(|_| before.holds_slot);
         let finished = connection.phase() == Phase::Closed;
         let interest = connection.interest(self.budget_spent);
         match step {
@@ -115,8 +115,9 @@ impl Server {
             Ok(()) => {
                 if let Err(error) = self.reactor.set_interest(key, interest) {
                     self.close(key, Closing::Failed(error.into()));
-                } else if linger.is_some() {
-                    self.wake_sweep_by(linger);
+                } else if let Some(end) = linger {
+                    // It began lingering in this step.
+                    self.lingers.push_back((end, key));
                 }
             }
         }
@@ -157,27 +158,37 @@ impl Server {
         }
     }
 
-    /// Makes the next sweep come no later than `deadline`.
-    pub(super) fn wake_sweep_by(&mut self, deadline: Option<Instant>) {
-        if let Some(deadline) = deadline {
-            if self.sweep_at.is_none_or(|at| deadline < at) {
-                self.sweep_at = Some(deadline);
-            }
-        }
-    }
-
     /// The idle sweep after one at `now`, if there is an idle timeout.
     pub(super) fn idle_sweep_after(&self, now: Instant) -> Option<Instant> {
         self.idle_timeout.map(|idle| now + idle / IDLE_SWEEPS)
     }
 
+    /// Closes the lingering connections whose linger ran out by `now`.
+    pub(super) fn end_lingers(&mut self, now: Instant) {
+        while let Some(&(end, key)) = self.lingers.front() {
+            if end > now {
+                break;
+            }
+            self.lingers.pop_front();
+            // The key may have been closed and reused since: only a connection whose
+            // own linger is over is cut.
+            let over = match self.reactor.get(key) {
+                Some(Source::Peer(connection)) => connection
+                    .linger_deadline()
+                    .is_some_and(|own| own <= now && connection.phase() == Phase::Lingering),
+                _ => false,
+            };
+            if over {
+                self.close(key, Closing::Cut("no FIN from the peer in time"));
+            }
+        }
+    }
+
     /// Ends the input of connections idle for too long (they go through the close
-    /// path), closes those whose linger ran out, and sets the next sweep.
+    /// path) and sets the next sweep, one interval on: the sweeps keep their own
+    /// pace whatever else happens, so a connection's idle ticks measure time.
     pub(super) fn sweep(&mut self, now: Instant) {
         self.tick = self.tick.wrapping_add(1);
-        // Lingers that begin during this sweep ask for their own sweep from here.
-        self.sweep_at = None;
-        let mut next_linger: Option<Instant> = None;
         let mut watched = false;
         for key in self.peer_keys() {
             // SAFETY: only the connection's methods run; none replaces or closes its
@@ -185,15 +196,8 @@ impl Server {
             let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
                 continue;
             };
-            let idle =
-                self.idle_timeout.is_some() && connection.idle_ticks(self.tick) > IDLE_SWEEPS;
+            let idle = connection.idle_ticks(self.tick) > IDLE_SWEEPS;
             match connection.phase() {
-                Phase::Lingering => match connection.linger_deadline() {
-                    Some(end) if end <= now => {
-                        self.close(key, Closing::Cut("no FIN from the peer in time"));
-                    }
-                    end => next_linger = [next_linger, end].into_iter().flatten().min(),
-                },
                 Phase::Draining if idle => {
                     self.close(
                         key,
@@ -201,27 +205,25 @@ impl Server {
                     );
                 }
                 Phase::Open if idle => {
-                    log::info!(
-                        "action: idle_timeout | result: success | ip: {} | pending: {}",
-                        connection.peer(),
-                        connection.pending()
-                    );
                     let before = Before::of(connection);
-                    let step = connection.finish_input().map(|_| 0);
-                    self.settle(key, before, step);
+                    let pending = connection.pending();
+                    let step = connection.finish_input();
+                    let dropped = *step.as_ref().unwrap_or(&0);
+                    log::info!(
+                        "action: idle_timeout | result: success | ip: {} | pending: {pending} | dropped: {dropped}",
+                        connection.peer(),
+                    );
+                    self.settle(key, before, step.map(|_| 0));
                 }
-                _ => watched = true,
+                Phase::Open | Phase::Draining => watched = true,
+                Phase::Lingering | Phase::Closed => {}
             }
         }
-        let idle_next = if watched {
+        self.sweep_at = if watched {
             self.idle_sweep_after(now)
         } else {
             None
         };
-        self.sweep_at = [self.sweep_at, next_linger, idle_next]
-            .into_iter()
-            .flatten()
-            .min();
     }
 
     /// Keys of every registered connection, a copy so closing while iterating is safe.
