@@ -96,10 +96,19 @@ pub struct Server {
     buffered: usize,
     /// Set while `buffered` is over the budget, until it falls well below.
     budget_spent: bool,
+    /// Set while hoarders are being shed, so that settling one does not start
+    /// another pass.
+    shedding: bool,
+    /// Echo bytes thrown away by cutting connections: the drain reports them.
+    unsent: usize,
+    /// Connections cut with echo bytes still owed.
+    cut_with_unsent: usize,
     /// The listener is still registered (no shutdown yet).
     listening: bool,
     /// Stdout is registered and watched while log records wait for it.
     stdout_watched: bool,
+    /// Records waited for stdout at the last flush: it is watched for writability.
+    stdout_waits: bool,
     scratch: Vec<u8>,
     /// Counts idle sweeps, which run on their own fixed schedule: a connection's
     /// progress is stamped with it, so the echo path reads no clock.
@@ -150,8 +159,12 @@ impl Server {
             serving: 0,
             buffered: 0,
             budget_spent: false,
+            shedding: false,
+            unsent: 0,
+            cut_with_unsent: 0,
             listening: true,
             stdout_watched,
+            stdout_waits: false,
             scratch: vec![0; READ_BUFFER],
             tick: 0,
             drain_deadline: None,
@@ -177,8 +190,7 @@ impl Server {
                 match event.key {
                     SIGNALS => self.on_signal(),
                     LISTENER => self.accept(),
-                    // Writable again: the flush before the next wait writes.
-                    STDOUT => {}
+                    STDOUT => self.on_stdout(),
                     TIMER => timer_fired = true,
                     key => self.on_peer(key, event.readable, event.writable),
                 }
@@ -191,6 +203,7 @@ impl Server {
                 self.on_deadlines(Instant::now());
             }
         }
+        self.log_drain();
         self.close_signal_pipe();
         log::info!("action: shutdown | result: success");
         Ok(())
@@ -201,13 +214,34 @@ impl Server {
     fn flush_log(&mut self) {
         logging::flush();
         if self.stdout_watched {
-            let interest = Interest::new(false, logging::backlog() > 0);
+            self.stdout_waits = logging::backlog() > 0;
+            let interest = Interest::new(false, self.stdout_waits);
             if let Err(error) = self.reactor.set_interest(STDOUT, interest) {
                 // Unwatched, the backlog still leaves at the next turn's flush.
-                self.stdout_watched = false;
+                self.unwatch_stdout();
                 log::error!("action: log | result: fail | error: {error}");
             }
         }
+    }
+
+    /// Stdout is writable again (the flush before the next wait writes), or it
+    /// reported an error or hang-up: with nothing waiting for it, that is the only
+    /// event it can have. Level-triggered, a hang-up would wake every wait, so it is
+    /// served once: stdout leaves the poller and records are only counted.
+    fn on_stdout(&mut self) {
+        if self.stdout_waits {
+            logging::flush();
+        }
+        if !self.stdout_waits || logging::is_broken() {
+            logging::stdout_gone();
+            self.unwatch_stdout();
+        }
+    }
+
+    fn unwatch_stdout(&mut self) {
+        self.stdout_watched = false;
+        self.stdout_waits = false;
+        drop(self.reactor.remove(STDOUT));
     }
 
     /// Sets the timer for the earliest deadline; a system call only when it changed.

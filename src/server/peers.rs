@@ -2,10 +2,12 @@
 //! idle sweep, and closing.
 //!
 //! Budget: `buffered` sums what every connection holds (pending echoes and partial
-//! lines). Past `SERVER_MAX_BUFFERED`, connections that hold anything stop being
-//! read until the sum falls to three quarters of it; connections that hold nothing
-//! still are, with reads cut to `SPENT_READ`, so an echo that goes straight through
-//! is served at once and one that does not adds little.
+//! lines). Past `SERVER_MAX_BUFFERED`, the largest unterminated lines other than the
+//! one that just grew are shed (their input ends, the line is dropped). If echoes
+//! still hold the budget, connections that hold output stop being read until the sum
+//! falls to three quarters of it; the others still are, with reads cut to
+//! `SPENT_READ`, so an echo that goes straight through is served at once and one
+//! that does not adds little.
 
 use std::time::Instant;
 
@@ -16,6 +18,10 @@ use crate::reactor::{Interest, Key};
 /// The read size for connections that hold nothing while the budget is spent: at
 /// most this much more per connection can be kept beyond the budget.
 const SPENT_READ: usize = 4 * 1024;
+
+/// Shedding stops once the bytes held are back to this fraction of the budget: a
+/// little below it, so that the next few reads do not each pay another pass.
+const SHED_TARGET: (usize, usize) = (7, 8);
 
 /// Sweeps per idle timeout: a connection is closed after between 4 and 5 sweep
 /// intervals without progress, i.e. 1 to 1.25 times `SERVER_IDLE_TIMEOUT`.
@@ -126,7 +132,52 @@ impl Server {
             self.update_listener();
         }
         if held != before.held {
+            if self.buffered > self.max_buffered && !self.shedding {
+                self.shedding = true;
+                self.shed_hoarders(key);
+                self.shedding = false;
+            }
             self.check_budget();
+        }
+    }
+
+    /// Over the budget: ends the input of the connections holding the largest
+    /// unterminated lines, `keep` (the one that just grew) excepted, until the sum
+    /// is back to `SHED_TARGET` of the budget or no other line is left to shed.
+    fn shed_hoarders(&mut self, keep: Key) {
+        let target = self.max_buffered / SHED_TARGET.1 * SHED_TARGET.0;
+        let mut hoarders: Vec<(usize, Key)> = self
+            .peer_keys()
+            .into_iter()
+            .filter(|&key| key != keep)
+            .filter_map(|key| match self.reactor.get(key) {
+                Some(Source::Peer(c)) if c.phase() == Phase::Open && c.partial_held() > 0 => {
+                    Some((c.partial_held(), key))
+                }
+                _ => None,
+            })
+            .collect();
+        hoarders.sort_unstable_by(|a, b| b.cmp(a));
+        for (partial, key) in hoarders {
+            if self.buffered <= target {
+                break;
+            }
+            // SAFETY: only the connection's methods run; none replaces or closes its socket.
+            let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
+                continue;
+            };
+            if connection.phase() != Phase::Open {
+                continue;
+            }
+            log::warn!(
+                "action: shed_connection | result: success | ip: {} | partial: {partial} | buffered: {} | max_buffered: {}",
+                connection.peer(),
+                self.buffered,
+                self.max_buffered
+            );
+            let before = Before::of(connection);
+            let step = connection.finish_input().map(|_| 0);
+            self.settle(key, before, step);
         }
     }
 
@@ -246,6 +297,10 @@ impl Server {
         let ip = connection.peer();
         let pending = connection.pending();
         let shutting_down = self.drain_deadline.is_some();
+        if pending > 0 {
+            self.unsent += pending;
+            self.cut_with_unsent += 1;
+        }
         match closing {
             Closing::Failed(error) => {
                 log::warn!("action: close_connection | result: fail | ip: {ip} | error: {error}");
