@@ -25,6 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use chrono::{Local, TimeZone};
 use log::{Level, LevelFilter, Record};
 
+use crate::net::wait_ready;
+
 /// Bytes of pending records past which they are written without waiting.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
 
@@ -118,7 +120,8 @@ pub fn finish() {
         while !pending.bytes.is_empty() && !pending.broken {
             let Some(file) = &pending.direct else { break };
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || !wait_writable(file, left) {
+            if left.is_zero() || !matches!(wait_ready(file.as_fd(), libc::POLLOUT, left), Ok(true))
+            {
                 break;
             }
             write_out(pending);
@@ -139,19 +142,6 @@ pub fn finish() {
             );
         }
     });
-}
-
-/// Waits until `file` takes more bytes, at most `bound`; false on timeout or error.
-fn wait_writable(file: &File, bound: Duration) -> bool {
-    let mut poll = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    let millis = libc::c_int::try_from(bound.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one valid pollfd on the stack, its count is 1.
-    let ready = unsafe { libc::poll(&mut poll, 1, millis) };
-    ready == 1 && poll.revents & libc::POLLOUT != 0
 }
 
 fn append(record: &Record) {

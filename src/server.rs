@@ -8,17 +8,19 @@
 mod accept;
 mod peers;
 mod shutdown;
+mod status;
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use crate::config::ServerConfig;
 use crate::connection::Connection;
 use crate::logging;
-use crate::net::tcp_socket;
+use crate::net::{tcp_socket, with_context};
 use crate::reactor::{Events, Interest, Key, Reactor};
 use crate::signals::SignalPipe;
 use crate::timer::Timer;
@@ -29,6 +31,10 @@ const READ_BUFFER: usize = 64 * 1024;
 /// How long accepting pauses after an error such as EMFILE, so that the listener,
 /// still readable, does not spin the loop while no descriptor is free.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accept failures are logged at most once per this period, with a count: a
+/// descriptor shortage that lasts would otherwise write a line per back-off.
+const ACCEPT_ERROR_LOG_PERIOD: Duration = Duration::from_secs(1);
 
 /// Connections accepted in one loop turn at most: a burst of connects then waits
 /// in the backlog a turn or two instead of delaying every live peer's echo.
@@ -42,8 +48,10 @@ const LISTENER: Key = 1;
 const STDOUT: Key = 2;
 /// The timer's fixed key: it fires at the earliest deadline.
 const TIMER: Key = 3;
+/// The status socket's fixed key: health probes, outside the connection cap.
+const STATUS: Key = 4;
 /// Keys below this are the fixed sources above; peers get the rest.
-const FIXED_KEYS: Key = 4;
+const FIXED_KEYS: Key = 5;
 
 /// Everything the server's poller watches.
 enum Source {
@@ -51,6 +59,7 @@ enum Source {
     Signals(SignalPipe),
     Stdout(io::Stdout),
     Timer(Timer),
+    Status(UnixListener),
     Peer(Connection),
 }
 
@@ -61,6 +70,7 @@ impl AsFd for Source {
             Source::Signals(pipe) => pipe.as_fd(),
             Source::Stdout(stdout) => stdout.as_fd(),
             Source::Timer(timer) => timer.as_fd(),
+            Source::Status(listener) => listener.as_fd(),
             Source::Peer(connection) => connection.as_fd(),
         }
     }
@@ -72,12 +82,20 @@ impl AsFd for Source {
 /// The address cannot be bound (in use, not local, no permission).
 pub fn bind(config: &ServerConfig) -> io::Result<TcpListener> {
     let address = SocketAddr::new(config.bind_ip, config.port);
-    let socket = tcp_socket(address)?;
-    // A restarted server must not wait for the old connections' TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(config.listen_backlog)?;
-    Ok(socket.into())
+    let bound = || -> io::Result<TcpListener> {
+        let socket = tcp_socket(address)?;
+        // A restarted server must not wait for the old connections' TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(config.listen_backlog)?;
+        Ok(socket.into())
+    };
+    bound().map_err(|error| {
+        with_context(
+            error,
+            &format!("cannot listen on {address} (SERVER_BIND_IP, SERVER_PORT)"),
+        )
+    })
 }
 
 /// The running server.
@@ -117,6 +135,9 @@ pub struct Server {
     drain_deadline: Option<Instant>,
     /// Set while accepting is paused after an accept error.
     accept_retry: Option<Instant>,
+    /// When an accept failure was last logged, and how many failed since.
+    accept_errors_logged: Option<Instant>,
+    accept_errors: u64,
     /// The next idle sweep; none without connections to watch. Nothing else moves
     /// it: a sweep advances `tick`, so an early one would age every connection.
     sweep_at: Option<Instant>,
@@ -126,18 +147,21 @@ pub struct Server {
 }
 
 impl Server {
-    /// Takes over a bound listener and the signal pipe.
+    /// Takes over a bound listener, its status socket (see `tp0::health`) and the
+    /// signal pipe.
     ///
     /// # Errors
     /// The poller cannot be created or refuses the fixed sources.
     pub fn new(
         listener: TcpListener,
+        status: UnixListener,
         signals: SignalPipe,
         config: &ServerConfig,
     ) -> io::Result<Self> {
         let mut reactor = Reactor::new(FIXED_KEYS)?;
         reactor.insert_at(SIGNALS, Source::Signals(signals), Interest::READ)?;
         reactor.insert_at(LISTENER, Source::Listener(listener), Interest::READ)?;
+        reactor.insert_at(STATUS, Source::Status(status), Interest::READ)?;
         reactor.insert_at(TIMER, Source::Timer(Timer::new()?), Interest::READ)?;
         // A stdout that cannot be watched (closed, not pollable) stays as it was:
         // records are then written as before, or lost, never a reason to stop.
@@ -169,6 +193,8 @@ impl Server {
             tick: 0,
             drain_deadline: None,
             accept_retry: None,
+            accept_errors_logged: None,
+            accept_errors: 0,
             sweep_at: None,
             lingers: VecDeque::new(),
         })
@@ -192,6 +218,7 @@ impl Server {
                     LISTENER => self.accept(),
                     STDOUT => self.on_stdout(),
                     TIMER => timer_fired = true,
+                    STATUS => self.on_probe(),
                     key => self.on_peer(key, event.readable, event.writable),
                 }
             }
