@@ -84,6 +84,11 @@ impl Connection {
         self.output.capacity() + self.framer.held()
     }
 
+    /// Bytes held for an unterminated line: what shedding a hoarder frees.
+    pub fn partial_held(&self) -> usize {
+        self.framer.held()
+    }
+
     /// Open and holding no memory: its interest is plain [`Interest::READ`].
     pub fn is_quiet(&self) -> bool {
         self.phase == Phase::Open && self.held() == 0
@@ -96,13 +101,14 @@ impl Connection {
     }
 
     /// What to wait for. Open: input unless held back by unread output or, when
-    /// `budget_spent`, by memory it already holds; writability while output is
-    /// pending. Later phases read only to discard, until the peer's EOF.
+    /// `budget_spent`, by any output it holds (a partial line is still read: its
+    /// newline frees it, and the server sheds hoarders to make room); writability
+    /// while output is pending. Later phases read only to discard, until the peer's EOF.
     pub fn interest(&self, budget_spent: bool) -> Interest {
         let pending = self.pending();
         match self.phase {
             Phase::Open => Interest::new(
-                pending < MAX_PENDING_OUTPUT && !(budget_spent && self.held() > 0),
+                pending < MAX_PENDING_OUTPUT && !(budget_spent && self.output.capacity() > 0),
                 pending > 0,
             ),
             Phase::Draining => Interest::new(!self.peer_closed, pending > 0),
@@ -191,15 +197,25 @@ impl Connection {
     }
 
     /// Stops reading for a shutdown: lines already in the socket's receive buffer
-    /// are still read and echoed, as far as the output bound allows, then the input
+    /// are still read and echoed, as far as the output bound allows and while what
+    /// it holds has grown by less than `room` (the budget left), then the input
     /// ends. Returns how many bytes of an unterminated line were dropped.
     ///
     /// # Errors
     /// The socket failed, or the peer broke the line limit, while reading what was
     /// left.
-    pub fn stop_reading(&mut self, scratch: &mut [u8], tick: u32) -> Result<usize, Fault> {
+    pub fn stop_reading(
+        &mut self,
+        scratch: &mut [u8],
+        tick: u32,
+        room: usize,
+    ) -> Result<usize, Fault> {
+        let limit = self.held().saturating_add(room);
         while self.phase == Phase::Open && self.pending() < MAX_PENDING_OUTPUT {
-            if self.on_readable(scratch, tick)? == 0 {
+            // A read can add at most its size to what is held (plus the growth of a
+            // buffer), so it is cut to what the budget has left.
+            let size = limit.saturating_sub(self.held()).min(scratch.len());
+            if size == 0 || self.on_readable(&mut scratch[..size], tick)? == 0 {
                 break;
             }
         }

@@ -103,7 +103,7 @@ impl Framer {
         Ok(end)
     }
 
-    /// Bytes of memory the unterminated tail holds.
+    /// Bytes of memory the unterminated tail holds, at most the line limit.
     pub fn held(&self) -> usize {
         self.partial.capacity()
     }
@@ -114,8 +114,16 @@ impl Framer {
     }
 
     fn keep(&mut self, tail: &[u8]) -> Result<(), LineTooLong> {
-        if self.partial.len() + tail.len() > self.max_line {
+        let needed = self.partial.len() + tail.len();
+        if needed > self.max_line {
             return Err(self.too_long());
+        }
+        if needed > self.partial.capacity() {
+            // Doubling as usual, but never past the line limit: a partial line at the
+            // limit then holds exactly the limit, which the memory budget can always
+            // hold (NOTES.md "The memory budget").
+            let capacity = (self.partial.capacity() * 2).clamp(needed, self.max_line);
+            self.partial.reserve_exact(capacity - self.partial.len());
         }
         self.partial.extend_from_slice(tail);
         Ok(())
@@ -226,6 +234,17 @@ mod tests {
         let (_, error) = feed(&mut framer, &[b"abc", b"de"]);
         assert_eq!(error, Some(LineTooLong { limit: 4 }));
         assert!(framer.take_partial().is_empty());
+    }
+
+    #[test]
+    fn a_partial_line_never_holds_more_than_the_limit() {
+        let mut framer = Framer::new(1000);
+        for _ in 0..999 {
+            assert_eq!(framer.push(b"x").too_long, None);
+        }
+        assert_eq!(framer.held(), 1000, "grown to the limit, not past it");
+        let (echoed, error) = feed(&mut framer, &[b"x\n"]);
+        assert_eq!((echoed.len(), error), (1001, None));
     }
 
     #[test]

@@ -20,10 +20,12 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::FileTypeExt;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{Local, TimeZone};
 use log::{Level, LevelFilter, Record};
+
+use crate::net::wait_ready;
 
 /// Bytes of pending records past which they are written without waiting.
 const FLUSH_THRESHOLD: usize = 64 * 1024;
@@ -31,6 +33,10 @@ const FLUSH_THRESHOLD: usize = 64 * 1024;
 /// Bytes of records held while a non-blocking stdout takes nothing; records that
 /// arrive past it are dropped and counted.
 pub const MAX_BACKLOG: usize = 1024 * 1024;
+
+/// How long the exit waits for a slow stdout to take the rest of the backlog: the
+/// last records of a drain say what it could not deliver.
+const FINAL_WAIT: Duration = Duration::from_millis(500);
 
 /// Records not yet written, and where they go.
 #[derive(Default)]
@@ -40,6 +46,8 @@ struct Backlog {
     direct: Option<File>,
     /// Records dropped since the last `log_dropped` line.
     dropped: u64,
+    /// Stdout failed for good (its reader left): records are only counted now.
+    broken: bool,
 }
 
 thread_local! {
@@ -92,25 +100,53 @@ pub fn flush() {
     });
 }
 
+/// Whether stdout failed for good: records are then only counted.
+pub fn is_broken() -> bool {
+    PENDING.with_borrow(|pending| pending.broken)
+}
+
 /// Bytes of records waiting for stdout to become writable.
 pub fn backlog() -> usize {
     PENDING.with_borrow(|pending| pending.bytes.len())
 }
 
-/// Makes one last attempt to write the backlog and gives stdout back in blocking
-/// mode, as other writers sharing it expect.
+/// Writes what is left of the backlog, waiting at most [`FINAL_WAIT`] for a slow
+/// stdout, and gives stdout back in blocking mode, as other writers sharing it
+/// expect. Dropped records are reported on stderr, the one place left to say so.
 pub fn finish() {
+    let until = Instant::now() + FINAL_WAIT;
     flush();
     PENDING.with_borrow_mut(|pending| {
+        while !pending.bytes.is_empty() && !pending.broken {
+            let Some(file) = &pending.direct else { break };
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || !matches!(wait_ready(file.as_fd(), libc::POLLOUT, left), Ok(true))
+            {
+                break;
+            }
+            write_out(pending);
+        }
         if let Some(file) = pending.direct.take() {
             let _ = set_blocking(&file, true);
+        }
+        let unwritten = pending.bytes.len();
+        if pending.dropped > 0 || unwritten > 0 {
+            eprintln!(
+                "log: {} records dropped, {unwritten} bytes unwritten: stdout {}",
+                pending.dropped,
+                if pending.broken {
+                    "was closed by its reader"
+                } else {
+                    "did not keep up"
+                }
+            );
         }
     });
 }
 
 fn append(record: &Record) {
     PENDING.with_borrow_mut(|pending| {
-        if pending.bytes.len() >= MAX_BACKLOG {
+        if pending.broken || pending.bytes.len() >= MAX_BACKLOG {
             pending.dropped += 1;
             return;
         }
@@ -130,7 +166,13 @@ fn append(record: &Record) {
 
 fn write_out(pending: &mut Backlog) {
     match &pending.direct {
-        Some(file) => write_some(file, &mut pending.bytes),
+        Some(file) => {
+            let records = memchr::memchr_iter(b'\n', &pending.bytes).count();
+            if !write_some(file, &mut pending.bytes) {
+                mark_broken(pending, records as u64);
+                return;
+            }
+        }
         None => {
             let mut stdout = io::stdout().lock();
             // A closed or broken stdout must not stop the service: the records are
@@ -156,7 +198,9 @@ fn write_out(pending: &mut Backlog) {
             );
         });
         if let Some(file) = &pending.direct {
-            write_some(file, &mut pending.bytes);
+            if !write_some(file, &mut pending.bytes) {
+                mark_broken(pending, 1);
+            }
         }
     }
     if pending.bytes.is_empty() && pending.bytes.capacity() > 4 * FLUSH_THRESHOLD {
@@ -164,8 +208,27 @@ fn write_out(pending: &mut Backlog) {
     }
 }
 
-/// Writes until stdout would block; what it took leaves the backlog.
-fn write_some(mut file: &File, bytes: &mut Vec<u8>) {
+/// Stdout is gone for good: what waits and what comes later is only counted.
+fn mark_broken(pending: &mut Backlog, lost: u64) {
+    pending.broken = true;
+    pending.dropped += lost;
+    pending.bytes = Vec::new();
+}
+
+/// Stdout reported an error or a hang-up (its reader left): records are dropped and
+/// counted from now on, and reported on stderr at exit.
+pub fn stdout_gone() {
+    PENDING.with_borrow_mut(|pending| {
+        if !pending.broken {
+            let lost = memchr::memchr_iter(b'\n', &pending.bytes).count() as u64;
+            mark_broken(pending, lost);
+        }
+    });
+}
+
+/// Writes until stdout would block; what it took leaves the backlog. Returns false
+/// once stdout failed for good (broken or closed): nothing will take these records.
+fn write_some(mut file: &File, bytes: &mut Vec<u8>) -> bool {
     let mut written = 0;
     while written < bytes.len() {
         match file.write(&bytes[written..]) {
@@ -173,11 +236,14 @@ fn write_some(mut file: &File, bytes: &mut Vec<u8>) {
             Ok(n) => written += n,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-            // Broken or closed: nothing will ever take these records.
-            Err(_) => written = bytes.len(),
+            Err(_) => {
+                bytes.clear();
+                return false;
+            }
         }
     }
     bytes.drain(..written);
+    true
 }
 
 fn set_blocking(file: &File, blocking: bool) -> io::Result<()> {

@@ -8,16 +8,19 @@
 mod accept;
 mod peers;
 mod shutdown;
+mod status;
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use crate::config::ServerConfig;
 use crate::connection::Connection;
 use crate::logging;
-use crate::net::tcp_socket;
+use crate::net::{tcp_socket, with_context};
 use crate::reactor::{Events, Interest, Key, Reactor};
 use crate::signals::SignalPipe;
 use crate::timer::Timer;
@@ -28,6 +31,10 @@ const READ_BUFFER: usize = 64 * 1024;
 /// How long accepting pauses after an error such as EMFILE, so that the listener,
 /// still readable, does not spin the loop while no descriptor is free.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Accept failures are logged at most once per this period, with a count: a
+/// descriptor shortage that lasts would otherwise write a line per back-off.
+const ACCEPT_ERROR_LOG_PERIOD: Duration = Duration::from_secs(1);
 
 /// Connections accepted in one loop turn at most: a burst of connects then waits
 /// in the backlog a turn or two instead of delaying every live peer's echo.
@@ -41,8 +48,10 @@ const LISTENER: Key = 1;
 const STDOUT: Key = 2;
 /// The timer's fixed key: it fires at the earliest deadline.
 const TIMER: Key = 3;
+/// The status socket's fixed key: health probes, outside the connection cap.
+const STATUS: Key = 4;
 /// Keys below this are the fixed sources above; peers get the rest.
-const FIXED_KEYS: Key = 4;
+const FIXED_KEYS: Key = 5;
 
 /// Everything the server's poller watches.
 enum Source {
@@ -50,6 +59,7 @@ enum Source {
     Signals(SignalPipe),
     Stdout(io::Stdout),
     Timer(Timer),
+    Status(UnixListener),
     Peer(Connection),
 }
 
@@ -60,6 +70,7 @@ impl AsFd for Source {
             Source::Signals(pipe) => pipe.as_fd(),
             Source::Stdout(stdout) => stdout.as_fd(),
             Source::Timer(timer) => timer.as_fd(),
+            Source::Status(listener) => listener.as_fd(),
             Source::Peer(connection) => connection.as_fd(),
         }
     }
@@ -71,12 +82,20 @@ impl AsFd for Source {
 /// The address cannot be bound (in use, not local, no permission).
 pub fn bind(config: &ServerConfig) -> io::Result<TcpListener> {
     let address = SocketAddr::new(config.bind_ip, config.port);
-    let socket = tcp_socket(address)?;
-    // A restarted server must not wait for the old connections' TIME_WAIT.
-    socket.set_reuse_address(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(config.listen_backlog)?;
-    Ok(socket.into())
+    let bound = || -> io::Result<TcpListener> {
+        let socket = tcp_socket(address)?;
+        // A restarted server must not wait for the old connections' TIME_WAIT.
+        socket.set_reuse_address(true)?;
+        socket.bind(&address.into())?;
+        socket.listen(config.listen_backlog)?;
+        Ok(socket.into())
+    };
+    bound().map_err(|error| {
+        with_context(
+            error,
+            &format!("cannot listen on {address} (SERVER_BIND_IP, SERVER_PORT)"),
+        )
+    })
 }
 
 /// The running server.
@@ -95,34 +114,54 @@ pub struct Server {
     buffered: usize,
     /// Set while `buffered` is over the budget, until it falls well below.
     budget_spent: bool,
+    /// Set while hoarders are being shed, so that settling one does not start
+    /// another pass.
+    shedding: bool,
+    /// Echo bytes thrown away by cutting connections: the drain reports them.
+    unsent: usize,
+    /// Connections cut with echo bytes still owed.
+    cut_with_unsent: usize,
     /// The listener is still registered (no shutdown yet).
     listening: bool,
     /// Stdout is registered and watched while log records wait for it.
     stdout_watched: bool,
+    /// Records waited for stdout at the last flush: it is watched for writability.
+    stdout_waits: bool,
     scratch: Vec<u8>,
-    /// Counts idle sweeps: a connection's progress is stamped with it, not a clock.
+    /// Counts idle sweeps, which run on their own fixed schedule: a connection's
+    /// progress is stamped with it, so the echo path reads no clock.
     tick: u32,
     /// Set once a shutdown began: when the drain must end.
     drain_deadline: Option<Instant>,
     /// Set while accepting is paused after an accept error.
     accept_retry: Option<Instant>,
-    /// The next idle sweep, or a linger that ends earlier; none without connections.
+    /// When an accept failure was last logged, and how many failed since.
+    accept_errors_logged: Option<Instant>,
+    accept_errors: u64,
+    /// The next idle sweep; none without connections to watch. Nothing else moves
+    /// it: a sweep advances `tick`, so an early one would age every connection.
     sweep_at: Option<Instant>,
+    /// Lingering connections by the end of their linger, earliest first: every
+    /// linger lasts `LINGER`, so appending keeps the order.
+    lingers: VecDeque<(Instant, Key)>,
 }
 
 impl Server {
-    /// Takes over a bound listener and the signal pipe.
+    /// Takes over a bound listener, its status socket (see `tp0::health`) and the
+    /// signal pipe.
     ///
     /// # Errors
     /// The poller cannot be created or refuses the fixed sources.
     pub fn new(
         listener: TcpListener,
+        status: UnixListener,
         signals: SignalPipe,
         config: &ServerConfig,
     ) -> io::Result<Self> {
         let mut reactor = Reactor::new(FIXED_KEYS)?;
         reactor.insert_at(SIGNALS, Source::Signals(signals), Interest::READ)?;
         reactor.insert_at(LISTENER, Source::Listener(listener), Interest::READ)?;
+        reactor.insert_at(STATUS, Source::Status(status), Interest::READ)?;
         reactor.insert_at(TIMER, Source::Timer(Timer::new()?), Interest::READ)?;
         // A stdout that cannot be watched (closed, not pollable) stays as it was:
         // records are then written as before, or lost, never a reason to stop.
@@ -144,13 +183,20 @@ impl Server {
             serving: 0,
             buffered: 0,
             budget_spent: false,
+            shedding: false,
+            unsent: 0,
+            cut_with_unsent: 0,
             listening: true,
             stdout_watched,
+            stdout_waits: false,
             scratch: vec![0; READ_BUFFER],
             tick: 0,
             drain_deadline: None,
             accept_retry: None,
+            accept_errors_logged: None,
+            accept_errors: 0,
             sweep_at: None,
+            lingers: VecDeque::new(),
         })
     }
 
@@ -170,9 +216,9 @@ impl Server {
                 match event.key {
                     SIGNALS => self.on_signal(),
                     LISTENER => self.accept(),
-                    // Writable again: the flush before the next wait writes.
-                    STDOUT => {}
+                    STDOUT => self.on_stdout(),
                     TIMER => timer_fired = true,
+                    STATUS => self.on_probe(),
                     key => self.on_peer(key, event.readable, event.writable),
                 }
             }
@@ -184,6 +230,7 @@ impl Server {
                 self.on_deadlines(Instant::now());
             }
         }
+        self.log_drain();
         self.close_signal_pipe();
         log::info!("action: shutdown | result: success");
         Ok(())
@@ -194,13 +241,34 @@ impl Server {
     fn flush_log(&mut self) {
         logging::flush();
         if self.stdout_watched {
-            let interest = Interest::new(false, logging::backlog() > 0);
+            self.stdout_waits = logging::backlog() > 0;
+            let interest = Interest::new(false, self.stdout_waits);
             if let Err(error) = self.reactor.set_interest(STDOUT, interest) {
                 // Unwatched, the backlog still leaves at the next turn's flush.
-                self.stdout_watched = false;
+                self.unwatch_stdout();
                 log::error!("action: log | result: fail | error: {error}");
             }
         }
+    }
+
+    /// Stdout is writable again (the flush before the next wait writes), or it
+    /// reported an error or hang-up: with nothing waiting for it, that is the only
+    /// event it can have. Level-triggered, a hang-up would wake every wait, so it is
+    /// served once: stdout leaves the poller and records are only counted.
+    fn on_stdout(&mut self) {
+        if self.stdout_waits {
+            logging::flush();
+        }
+        if !self.stdout_waits || logging::is_broken() {
+            logging::stdout_gone();
+            self.unwatch_stdout();
+        }
+    }
+
+    fn unwatch_stdout(&mut self) {
+        self.stdout_watched = false;
+        self.stdout_waits = false;
+        drop(self.reactor.remove(STDOUT));
     }
 
     /// Sets the timer for the earliest deadline; a system call only when it changed.
@@ -208,7 +276,7 @@ impl Server {
         // Runs every turn: plain comparisons, no iterator.
         let next = earliest(
             earliest(self.drain_deadline, self.accept_retry),
-            self.sweep_at,
+            earliest(self.sweep_at, self.lingers.front().map(|&(end, _)| end)),
         );
         // SAFETY: only the timer's own method runs; it keeps its descriptor.
         match unsafe { self.reactor.get_mut(TIMER) } {
@@ -224,6 +292,9 @@ impl Server {
         }
         if self.drain_deadline.is_some_and(|at| at <= now) {
             self.cut_all("shutdown grace expired");
+        }
+        if self.lingers.front().is_some_and(|&(end, _)| end <= now) {
+            self.end_lingers(now);
         }
         if self.sweep_at.is_some_and(|at| at <= now) {
             self.sweep(now);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{Proc, SERVER, Server, TempFile, cpu_ticks, read_n};
 
 /// Descriptors for the server: stdio, poller, its timer and notifier, the signal
-/// pipe pair and the listener leave room for about seven connections.
+/// pipe pair, the listener and the status socket leave room for about six connections.
 const FD_LIMIT: &str = "16";
 const CONNECTIONS: usize = 14;
 
@@ -50,6 +50,13 @@ fn emfile_pauses_accepting_without_spinning_and_recovers() {
     assert!(
         spent <= 5,
         "server used {spent} ticks in 1 s while out of descriptors"
+    );
+    // One line a second at most, with a count, not one per back-off (10 a second).
+    let failures = server.count_lines("action: accept_connections | result: fail");
+    assert!(
+        failures <= 2,
+        "{failures} accept failure lines in about 1 s\n{}",
+        server.output()
     );
 
     // The first connections were accepted and echo; closing them frees descriptors

@@ -132,14 +132,27 @@ fn flooders_and_partial_lines_stay_within_the_budget_and_others_are_served() {
 
 #[test]
 fn a_paused_holder_that_resets_is_closed_not_spun_on() {
-    // The smallest budget: two peers' partial lines spend it, so both are paused with
-    // no interest at all; only a reset can wake the server for one of them.
+    // The smallest budget: two non-reading peers' unsent echoes spend it, so both are
+    // paused with no interest at all; only a reset can wake the server for one of them.
     let server = common::Server::start(&[("SERVER_MAX_BUFFERED", "65536")]);
-    let mut holder = server.connect();
-    let mut other = server.connect();
-    holder.write_all(&[b'p'; 40_000]).expect("partial line");
-    other.write_all(&[b'q'; 40_000]).expect("partial line");
-    server.wait_line("action: memory_budget | result: fail");
+    let flood = common::pattern();
+    let mut holder = small_window_peer(server.addr);
+    let mut other = small_window_peer(server.addr);
+    let (mut at_holder, mut at_other) = (0, 0);
+    let deadline = Instant::now() + WAIT;
+    while server.count_lines("action: memory_budget | result: fail") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "budget never spent\n{}",
+            server.output()
+        );
+        if at_holder == flood.len() && at_other == flood.len() {
+            (at_holder, at_other) = (0, 0);
+        }
+        push(&mut holder, &flood, &mut at_holder);
+        push(&mut other, &flood, &mut at_other);
+        thread::sleep(Duration::from_millis(10));
+    }
     let socket = Socket::from(holder);
     socket
         .set_linger(Some(Duration::ZERO))

@@ -1,133 +1,137 @@
-//! `server --health-check` (SPEC §10): exit 0 against a live server with one INFO line
-//! for the probe, exit 1 within about a second against a closed port, a listener whose
-//! loop never answers, or something that is not our server; exit 2 on bad config.
+//! `server --health-check` and `server --ready-check` (NOTES.md "Health check and
+//! probes"): the loop itself answers on the status socket, outside the connection
+//! cap. Liveness passes at the cap and fails within the bound when the loop is
+//! stopped; readiness fails at the cap; a port the probe cannot know is a usage error.
 
-mod client_common;
 mod common;
 
-use client_common::{Act, Mock, Seen};
-use common::{Proc, SERVER, Server, TempFile, WAIT, free_port, message};
-use std::net::TcpListener;
+use common::{Proc, SERVER, Server, TempFile, WAIT};
+use std::io::Write;
+use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-/// Runs the probe against loopback `port`, returns its exit code and how long it took.
-fn health_check(port: u16, extra_env: &[(&str, &str)]) -> (i32, Duration, Proc) {
+/// Runs `flag` (`--health-check`, `--ready-check`) against loopback `port`; returns
+/// its exit code, how long it took, and the probe's process for its output.
+fn run_probe(flag: &str, port: u16, extra_env: &[(&str, &str)]) -> (i32, Duration, Proc) {
     let port = port.to_string();
-    let mut env = vec![("SERVER_PORT", port.as_str())];
+    let mut env = vec![
+        ("SERVER_PORT", port.as_str()),
+        ("SERVER_BIND_IP", "127.0.0.1"),
+    ];
     env.extend_from_slice(extra_env);
     let config = TempFile::new("health.ini", "");
     let path = config.path().to_string();
     let started = Instant::now();
-    let mut probe = Proc::spawn(
-        SERVER,
-        &["--health-check", "--config", &path],
-        &env,
-        vec![config],
-    );
+    let mut probe = Proc::spawn(SERVER, &[flag, "--config", &path], &env, vec![config]);
     let status = probe.expect_exit(WAIT);
     let took = probe.exit_delay(started);
     (status.code().unwrap_or(-1), took, probe)
 }
 
 #[test]
-fn live_server_is_healthy_and_logs_the_probe_as_one_info_line() {
-    let server = Server::start(&[]);
-    let accepts_before = server
-        .lines()
-        .iter()
-        .filter(|l| message(l).starts_with("action: accept_connections"))
-        .count();
-    let (code, took, probe) = health_check(server.addr.port(), &[]);
-    assert_eq!(code, 0, "probe output: {}", probe.full_output());
-    assert!(took < Duration::from_secs(1), "took {took:?}");
-    assert!(
-        probe.lines().is_empty(),
-        "the probe prints nothing on success"
-    );
-    server.wait_count(
-        "action: accept_connections | result: success | ip: 127.0.0.1",
-        accepts_before + 1,
-    );
-    // A later echo orders the log: every line of the probe is written by then.
+fn a_live_server_is_healthy_and_ready_and_the_probe_takes_no_slot() {
+    let server = Server::start(&[("SERVER_MAX_CONNECTIONS", "2")]);
     let mut peer = server.connect();
-    common::ping(&mut peer, b"after probe\n");
-    server.wait_line("msg: after probe");
-    let lines = server.lines();
-    let probe_lines: Vec<&String> = lines
-        .iter()
-        .skip_while(|l| !message(l).starts_with("action: accept_connections"))
-        .take_while(|l| !l.contains("msg: after probe"))
-        .filter(|l| !l.contains(" DEBUG "))
-        .collect();
+    common::ping(&mut peer, b"first\n");
+    for flag in ["--health-check", "--ready-check"] {
+        let (code, took, probe) = run_probe(flag, server.addr.port(), &[]);
+        assert_eq!(code, 0, "{flag}: {}", probe.full_output());
+        assert!(took < Duration::from_secs(1), "{flag} took {took:?}");
+        assert!(probe.full_output().is_empty(), "silent on success");
+    }
+    // The second client slot is still free, and probes leave no log line.
+    common::ping(&mut server.connect(), b"after the probes\n");
+    common::ping(&mut peer, b"still here\n");
+    server.wait_line("msg: still here");
     assert_eq!(
-        probe_lines.len(),
+        server.count_lines("action: accept_connections | result: success"),
         2,
-        "one accept line for the probe, one for the later peer:\n{}",
-        server.output()
-    );
-    assert!(
-        !lines.iter().any(|l| l.contains("result: fail")),
         "{}",
         server.output()
     );
 }
 
 #[test]
-fn closed_port_is_unhealthy() {
-    let (code, took, probe) = health_check(free_port(), &[]);
+fn at_the_cap_it_is_alive_but_not_ready() {
+    let server = Server::start(&[("SERVER_MAX_CONNECTIONS", "4")]);
+    let held: Vec<_> = (0..4).map(|_| server.connect()).collect();
+    server.wait_line("at SERVER_MAX_CONNECTIONS");
+    let (code, took, live) = run_probe("--health-check", server.addr.port(), &[]);
+    assert_eq!(code, 0, "{}", live.full_output());
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let (code, _, ready) = run_probe("--ready-check", server.addr.port(), &[]);
+    assert_eq!(code, 1, "{}", ready.full_output());
+    assert!(
+        ready
+            .full_output()
+            .contains("not ready: not accepting (4 of 4 connections)"),
+        "{}",
+        ready.full_output()
+    );
+    drop(held);
+}
+
+#[test]
+fn a_stopped_loop_fails_within_the_bound() {
+    let mut server = Server::start(&[]);
+    server.signal(libc::SIGSTOP);
+    let (code, took, probe) = run_probe("--health-check", server.addr.port(), &[]);
+    server.signal(libc::SIGCONT);
+    assert_eq!(code, 1, "{}", probe.full_output());
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert!(
+        probe.full_output().contains("no answer within"),
+        "{}",
+        probe.full_output()
+    );
+    let (code, _, probe) = run_probe("--health-check", server.addr.port(), &[]);
+    assert_eq!(code, 0, "running again: {}", probe.full_output());
+}
+
+#[test]
+fn no_server_is_unhealthy() {
+    let (code, took, probe) = run_probe("--health-check", common::free_port(), &[]);
     assert_eq!(code, 1, "{}", probe.full_output());
     assert!(took < Duration::from_secs(2), "took {took:?}");
     assert!(probe.full_output().contains("server --health-check"));
 }
 
 #[test]
-fn listener_whose_loop_never_answers_is_unhealthy_within_the_bound() {
-    // The kernel completes the handshake into the backlog; nobody ever accepts.
-    let stuck = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = stuck.local_addr().expect("addr").port();
-    let (code, took, probe) = health_check(port, &[]);
+fn something_else_on_the_status_socket_is_unhealthy() {
+    use std::os::linux::net::SocketAddrExt;
+    let port = common::free_port();
+    let name = tp0::health::socket_name("127.0.0.1".parse().expect("ip"), port);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name.as_bytes()[1..])
+        .expect("abstract name");
+    let other = UnixListener::bind_addr(&addr).expect("bind the name");
+    let answer = std::thread::spawn(move || {
+        let (mut stream, _) = other.accept().expect("the probe connected");
+        stream.write_all(b"hello\n").expect("write");
+    });
+    let (code, _, probe) = run_probe("--health-check", port, &[]);
+    answer.join().expect("other server");
     assert_eq!(code, 1, "{}", probe.full_output());
     assert!(
-        took >= Duration::from_millis(800) && took < Duration::from_secs(2),
-        "took {took:?}"
-    );
-    assert!(
-        probe.full_output().contains("no answer within"),
+        probe.full_output().contains("not a status line"),
         "{}",
         probe.full_output()
     );
 }
 
 #[test]
-fn something_else_on_the_port_is_unhealthy() {
-    let other = Mock::start(&[Act::Greet(b"hello\n".to_vec())]);
-    let (code, _, probe) = health_check(other.addr.port(), &[]);
-    assert_eq!(code, 1, "{}", probe.full_output());
-    assert!(probe.full_output().contains("unexpected bytes"));
+fn a_port_the_probe_cannot_know_is_a_usage_error() {
+    let (code, _, probe) = run_probe("--health-check", 0, &[]);
+    assert_eq!(code, 2, "{}", probe.full_output());
     assert!(
-        other.seen().contains(&Seen::Accepted(1)),
-        "the probe never connected"
+        probe.full_output().contains("SERVER_PORT is 0"),
+        "{}",
+        probe.full_output()
     );
 }
 
 #[test]
 fn bad_config_is_a_usage_error() {
-    let (code, _, probe) = health_check(1, &[("SERVER_PORT", "99999")]);
+    let (code, _, probe) = run_probe("--ready-check", 1, &[("SERVER_PORT", "99999")]);
     assert_eq!(code, 2, "{}", probe.full_output());
     assert!(probe.full_output().contains("SERVER_PORT"));
-}
-
-#[test]
-fn loopback_follows_the_bind_address() {
-    use std::net::IpAddr;
-    use tp0::health::loopback_for;
-    let cases = [
-        ("0.0.0.0", "127.0.0.1"),
-        ("::", "::1"),
-        ("10.1.2.3", "10.1.2.3"),
-    ];
-    for (bind, want) in cases {
-        let bind: IpAddr = bind.parse().expect("ip");
-        assert_eq!(loopback_for(bind).to_string(), want);
-    }
 }

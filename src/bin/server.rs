@@ -1,20 +1,25 @@
 //! `server [--config PATH]`: the echo server. Exit codes: 0 after a graceful
 //! shutdown, 1 on a runtime failure, 2 on bad configuration.
-//! `server --health-check [--config PATH]`: probes a running server (see `tp0::health`).
+//! `server --health-check [--config PATH]`: is the running server's loop alive;
+//! `server --ready-check [--config PATH]`: does it take clients (see `tp0::health`).
 
 use std::process::ExitCode;
 
 use tp0::config::ServerConfig;
+use tp0::health::{self, Check};
 use tp0::server::{self, Server};
 use tp0::signals::SignalPipe;
-use tp0::{duration, health, startup};
+use tp0::{duration, startup};
 
 fn main() -> ExitCode {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == "--health-check")
-    {
-        return ExitCode::from(health::run_from_args());
+    match std::env::args_os().nth(1) {
+        Some(arg) if arg == "--health-check" => {
+            return ExitCode::from(health::run_from_args(Check::Live));
+        }
+        Some(arg) if arg == "--ready-check" => {
+            return ExitCode::from(health::run_from_args(Check::Ready));
+        }
+        _ => {}
     }
     // First of all: a SIGTERM before the handlers exist would be lost (as PID 1) or
     // kill the process without a word.
@@ -51,9 +56,8 @@ fn main() -> ExitCode {
 
 fn start(config: &ServerConfig, signals: SignalPipe) -> std::io::Result<()> {
     let listener = server::bind(config)?;
-    log::info!(
-        "action: listen | result: success | address: {}",
-        listener.local_addr()?
-    );
-    Server::new(listener, signals, config)?.run()
+    let address = listener.local_addr()?;
+    log::info!("action: listen | result: success | address: {address}");
+    let status = health::listen(config.bind_ip, address.port())?;
+    Server::new(listener, status, signals, config)?.run()
 }

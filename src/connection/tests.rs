@@ -48,9 +48,16 @@ fn interest_follows_the_state() {
     assert_eq!(connection.interest(false), Interest::READ);
     assert_eq!(
         connection.interest(true),
-        Interest::NONE,
-        "holder, budget spent"
+        Interest::READ,
+        "a partial line is read on: its newline frees it"
     );
+    connection.output = Vec::with_capacity(16);
+    assert_eq!(
+        connection.interest(true),
+        Interest::NONE,
+        "holds output, budget spent"
+    );
+    connection.output = Vec::new();
     connection.finish_input().expect("FIN");
     assert!(matches!(connection.phase(), Phase::Lingering));
     assert_eq!(

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use super::{ACCEPT_BACKOFF, ACCEPTS_PER_TURN, LISTENER, Server, Source};
+use super::{ACCEPT_BACKOFF, ACCEPT_ERROR_LOG_PERIOD, ACCEPTS_PER_TURN, LISTENER, Server, Source};
 use crate::connection::Connection;
 use crate::net::is_transient;
 use crate::reactor::Interest;
@@ -31,8 +31,9 @@ impl Server {
                 Err(error) => {
                     // EMFILE and friends: the pending connection stays in the
                     // backlog; try again after a pause instead of spinning on it.
-                    log::error!("action: accept_connections | result: fail | error: {error}");
-                    self.accept_retry = Some(Instant::now() + ACCEPT_BACKOFF);
+                    let now = Instant::now();
+                    self.log_accept_error(now, &error);
+                    self.accept_retry = Some(now + ACCEPT_BACKOFF);
                     self.update_listener();
                     return;
                 }
@@ -71,6 +72,24 @@ impl Server {
             peer.ip()
         );
         Ok(())
+    }
+
+    /// Logs an accept failure unless one was logged less than a period ago; the
+    /// next line counts the failures in between.
+    fn log_accept_error(&mut self, now: Instant, error: &io::Error) {
+        self.accept_errors += 1;
+        if self
+            .accept_errors_logged
+            .is_some_and(|at| now < at + ACCEPT_ERROR_LOG_PERIOD)
+        {
+            return;
+        }
+        log::error!(
+            "action: accept_connections | result: fail | failures: {} | error: {error}",
+            self.accept_errors
+        );
+        self.accept_errors = 0;
+        self.accept_errors_logged = Some(now);
     }
 
     /// Accepts only while below the connection cap and not backing off.

@@ -2,10 +2,12 @@
 //! idle sweep, and closing.
 //!
 //! Budget: `buffered` sums what every connection holds (pending echoes and partial
-//! lines). Past `SERVER_MAX_BUFFERED`, connections that hold anything stop being
-//! read until the sum falls to three quarters of it; connections that hold nothing
-//! still are, with reads cut to `SPENT_READ`, so an echo that goes straight through
-//! is served at once and one that does not adds little.
+//! lines). Past `SERVER_MAX_BUFFERED`, the largest unterminated lines other than the
+//! one that just grew are shed (their input ends, the line is dropped). If echoes
+//! still hold the budget, connections that hold output stop being read until the sum
+//! falls to three quarters of it; the others still are, with reads cut to
+//! `SPENT_READ`, so an echo that goes straight through is served at once and one
+//! that does not adds little.
 
 use std::time::Instant;
 
@@ -16,6 +18,10 @@ use crate::reactor::{Interest, Key};
 /// The read size for connections that hold nothing while the budget is spent: at
 /// most this much more per connection can be kept beyond the budget.
 const SPENT_READ: usize = 4 * 1024;
+
+/// Shedding stops once the bytes held are back to this fraction of the budget: a
+/// little below it, so that the next few reads do not each pay another pass.
+const SHED_TARGET: (usize, usize) = (7, 8);
 
 /// Sweeps per idle timeout: a connection is closed after between 4 and 5 sweep
 /// intervals without progress, i.e. 1 to 1.25 times `SERVER_IDLE_TIMEOUT`.
@@ -106,7 +112,7 @@ impl Server {
         let held = connection.held();
         self.buffered = (self.buffered + held).saturating_sub(before.held);
         let freed_slot = before.holds_slot && !connection.holds_slot();
-        let linger = connection.linger_deadline();
+        let linger = connection.linger_deadline().filter(|_| before.holds_slot);
         let finished = connection.phase() == Phase::Closed;
         let interest = connection.interest(self.budget_spent);
         match step {
@@ -115,8 +121,9 @@ impl Server {
             Ok(()) => {
                 if let Err(error) = self.reactor.set_interest(key, interest) {
                     self.close(key, Closing::Failed(error.into()));
-                } else if linger.is_some() {
-                    self.wake_sweep_by(linger);
+                } else if let Some(end) = linger {
+                    // It began lingering in this step.
+                    self.lingers.push_back((end, key));
                 }
             }
         }
@@ -125,7 +132,52 @@ impl Server {
             self.update_listener();
         }
         if held != before.held {
+            if self.buffered > self.max_buffered && !self.shedding {
+                self.shedding = true;
+                self.shed_hoarders(key);
+                self.shedding = false;
+            }
             self.check_budget();
+        }
+    }
+
+    /// Over the budget: ends the input of the connections holding the largest
+    /// unterminated lines, `keep` (the one that just grew) excepted, until the sum
+    /// is back to `SHED_TARGET` of the budget or no other line is left to shed.
+    fn shed_hoarders(&mut self, keep: Key) {
+        let target = self.max_buffered / SHED_TARGET.1 * SHED_TARGET.0;
+        let mut hoarders: Vec<(usize, Key)> = self
+            .peer_keys()
+            .into_iter()
+            .filter(|&key| key != keep)
+            .filter_map(|key| match self.reactor.get(key) {
+                Some(Source::Peer(c)) if c.phase() == Phase::Open && c.partial_held() > 0 => {
+                    Some((c.partial_held(), key))
+                }
+                _ => None,
+            })
+            .collect();
+        hoarders.sort_unstable_by(|a, b| b.cmp(a));
+        for (partial, key) in hoarders {
+            if self.buffered <= target {
+                break;
+            }
+            // SAFETY: only the connection's methods run; none replaces or closes its socket.
+            let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
+                continue;
+            };
+            if connection.phase() != Phase::Open {
+                continue;
+            }
+            log::warn!(
+                "action: shed_connection | result: success | ip: {} | partial: {partial} | buffered: {} | max_buffered: {}",
+                connection.peer(),
+                self.buffered,
+                self.max_buffered
+            );
+            let before = Before::of(connection);
+            let step = connection.finish_input().map(|_| 0);
+            self.settle(key, before, step);
         }
     }
 
@@ -157,27 +209,37 @@ impl Server {
         }
     }
 
-    /// Makes the next sweep come no later than `deadline`.
-    pub(super) fn wake_sweep_by(&mut self, deadline: Option<Instant>) {
-        if let Some(deadline) = deadline {
-            if self.sweep_at.is_none_or(|at| deadline < at) {
-                self.sweep_at = Some(deadline);
-            }
-        }
-    }
-
     /// The idle sweep after one at `now`, if there is an idle timeout.
     pub(super) fn idle_sweep_after(&self, now: Instant) -> Option<Instant> {
         self.idle_timeout.map(|idle| now + idle / IDLE_SWEEPS)
     }
 
+    /// Closes the lingering connections whose linger ran out by `now`.
+    pub(super) fn end_lingers(&mut self, now: Instant) {
+        while let Some(&(end, key)) = self.lingers.front() {
+            if end > now {
+                break;
+            }
+            self.lingers.pop_front();
+            // The key may have been closed and reused since: only a connection whose
+            // own linger is over is cut.
+            let over = match self.reactor.get(key) {
+                Some(Source::Peer(connection)) => connection
+                    .linger_deadline()
+                    .is_some_and(|own| own <= now && connection.phase() == Phase::Lingering),
+                _ => false,
+            };
+            if over {
+                self.close(key, Closing::Cut("no FIN from the peer in time"));
+            }
+        }
+    }
+
     /// Ends the input of connections idle for too long (they go through the close
-    /// path), closes those whose linger ran out, and sets the next sweep.
+    /// path) and sets the next sweep, one interval on: the sweeps keep their own
+    /// pace whatever else happens, so a connection's idle ticks measure time.
     pub(super) fn sweep(&mut self, now: Instant) {
         self.tick = self.tick.wrapping_add(1);
-        // Lingers that begin during this sweep ask for their own sweep from here.
-        self.sweep_at = None;
-        let mut next_linger: Option<Instant> = None;
         let mut watched = false;
         for key in self.peer_keys() {
             // SAFETY: only the connection's methods run; none replaces or closes its
@@ -185,15 +247,8 @@ impl Server {
             let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
                 continue;
             };
-            let idle =
-                self.idle_timeout.is_some() && connection.idle_ticks(self.tick) > IDLE_SWEEPS;
+            let idle = connection.idle_ticks(self.tick) > IDLE_SWEEPS;
             match connection.phase() {
-                Phase::Lingering => match connection.linger_deadline() {
-                    Some(end) if end <= now => {
-                        self.close(key, Closing::Cut("no FIN from the peer in time"));
-                    }
-                    end => next_linger = [next_linger, end].into_iter().flatten().min(),
-                },
                 Phase::Draining if idle => {
                     self.close(
                         key,
@@ -201,27 +256,25 @@ impl Server {
                     );
                 }
                 Phase::Open if idle => {
-                    log::info!(
-                        "action: idle_timeout | result: success | ip: {} | pending: {}",
-                        connection.peer(),
-                        connection.pending()
-                    );
                     let before = Before::of(connection);
-                    let step = connection.finish_input().map(|_| 0);
-                    self.settle(key, before, step);
+                    let pending = connection.pending();
+                    let step = connection.finish_input();
+                    let dropped = *step.as_ref().unwrap_or(&0);
+                    log::info!(
+                        "action: idle_timeout | result: success | ip: {} | pending: {pending} | dropped: {dropped}",
+                        connection.peer(),
+                    );
+                    self.settle(key, before, step.map(|_| 0));
                 }
-                _ => watched = true,
+                Phase::Open | Phase::Draining => watched = true,
+                Phase::Lingering | Phase::Closed => {}
             }
         }
-        let idle_next = if watched {
+        self.sweep_at = if watched {
             self.idle_sweep_after(now)
         } else {
             None
         };
-        self.sweep_at = [self.sweep_at, next_linger, idle_next]
-            .into_iter()
-            .flatten()
-            .min();
     }
 
     /// Keys of every registered connection, a copy so closing while iterating is safe.
@@ -244,6 +297,10 @@ impl Server {
         let ip = connection.peer();
         let pending = connection.pending();
         let shutting_down = self.drain_deadline.is_some();
+        if pending > 0 {
+            self.unsent += pending;
+            self.cut_with_unsent += 1;
+        }
         match closing {
             Closing::Failed(error) => {
                 log::warn!("action: close_connection | result: fail | ip: {ip} | error: {error}");

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::{LISTENER, SIGNALS, Server, Source};
 use crate::duration;
+use crate::reactor::Key;
 
 impl Server {
     /// The first signal begins the drain, a signal in a later turn cuts it short.
@@ -43,12 +44,15 @@ impl Server {
         drop(self.reactor.remove(LISTENER));
         log::info!("action: close_listener | result: success");
         for key in self.peer_keys() {
+            // The budget holds through the drain: what is left of it is all that
+            // reading the lines already received may add.
+            let room = self.max_buffered.saturating_sub(self.buffered);
             // SAFETY: only the connection's methods run; none replaces or closes its socket.
             let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
                 continue;
             };
             let before = Before::of(connection);
-            let step = connection.stop_reading(&mut self.scratch, self.tick);
+            let step = connection.stop_reading(&mut self.scratch, self.tick, room);
             if let Ok(dropped) = step {
                 if dropped > 0 {
                     log::warn!(
@@ -58,6 +62,38 @@ impl Server {
                 }
             }
             self.settle(key, before, step.map(|_| 0));
+        }
+        let owed: usize = self
+            .peer_keys()
+            .into_iter()
+            .map(|key| self.pending_of(key))
+            .sum();
+        log::info!(
+            "action: drain | result: in_progress | connections: {} | owed: {owed} | buffered: {} | max_buffered: {}",
+            self.connections,
+            self.buffered,
+            self.max_buffered
+        );
+    }
+
+    /// Bytes still owed to the peer under `key`.
+    fn pending_of(&self, key: Key) -> usize {
+        match self.reactor.get(key) {
+            Some(Source::Peer(connection)) => connection.pending(),
+            _ => 0,
+        }
+    }
+
+    /// The drain's outcome, before the last lines of a shutdown.
+    pub(super) fn log_drain(&self) {
+        if self.unsent == 0 {
+            log::info!("action: drain | result: success | unsent: 0");
+        } else {
+            log::warn!(
+                "action: drain | result: fail | unsent: {} | connections_cut: {}",
+                self.unsent,
+                self.cut_with_unsent
+            );
         }
     }
 

@@ -1,0 +1,95 @@
+//! Liveness is not capacity (NOTES.md "Health check and probes"): with 10,000
+//! connections open (the cap), two peers flooding without reading and the memory
+//! budget spent, `server --health-check` still passes within 1 s, every time.
+
+mod common;
+
+use common::{Proc, SERVER, TempFile, WAIT, free_port};
+use std::io::{ErrorKind, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const CONNECTIONS: usize = 10_000;
+const FLOODERS: usize = 2;
+
+#[test]
+fn the_probe_passes_at_the_cap_under_a_flood_with_the_budget_spent() {
+    // At WARN, so that the flood's receive lines do not bury the budget's and the
+    // cap's; the port is fixed beforehand and learnt to be open by connecting.
+    let port = free_port().to_string();
+    let config = TempFile::new("server.ini", "");
+    let path = config.path().to_string();
+    let env = [
+        ("SERVER_PORT", port.as_str()),
+        ("SERVER_BIND_IP", "127.0.0.1"),
+        ("LOGGING_LEVEL", "WARN"),
+        ("SERVER_MAX_BUFFERED", "65536"),
+        ("SERVER_LISTEN_BACKLOG", "1024"),
+    ];
+    let server = Proc::spawn(SERVER, &["--config", &path], &env, vec![config]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let started = Instant::now();
+    let mut flooders = loop {
+        match TcpStream::connect(addr) {
+            Ok(first) => break vec![first],
+            Err(_) if started.elapsed() < WAIT => thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("server not listening: {e}\n{}", server.output()),
+        }
+    };
+    flooders.extend((1..FLOODERS).map(|_| TcpStream::connect(addr).expect("connect")));
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooding = {
+        let stop = Arc::clone(&stop);
+        thread::spawn(move || {
+            let flood = common::pattern();
+            for peer in &mut flooders {
+                peer.set_nonblocking(true).expect("non-blocking");
+            }
+            while !stop.load(Ordering::Relaxed) {
+                for peer in &mut flooders {
+                    match peer.write(&flood) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(e) => panic!("flooder: {e}"),
+                    }
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let idle: Vec<TcpStream> = (FLOODERS..CONNECTIONS)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    server.wait_line("at SERVER_MAX_CONNECTIONS");
+    server.wait_line("action: memory_budget | result: fail");
+
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let begun = Instant::now();
+        let mut probe = Proc::spawn(
+            SERVER,
+            &["--health-check"],
+            &[
+                ("SERVER_PORT", port.as_str()),
+                ("SERVER_BIND_IP", "127.0.0.1"),
+            ],
+            vec![],
+        );
+        let status = probe.expect_exit(WAIT);
+        let took = probe.exit_delay(begun);
+        assert!(status.success(), "probe failed: {}", probe.full_output());
+        times.push(took);
+    }
+    stop.store(true, Ordering::Relaxed);
+    flooding.join().expect("flooder thread");
+    times.sort();
+    let worst = times[times.len() - 1];
+    assert!(
+        worst < Duration::from_secs(1),
+        "probe round trips {times:?} at {CONNECTIONS} connections"
+    );
+    drop(idle);
+}
