@@ -52,7 +52,9 @@ impl SignalPipe {
     /// last call (each at most once, however often it was sent).
     pub fn take(&self) -> Vec<&'static str> {
         let pending = self.delivery.borrow_mut().pending();
-        pending.map(|signal| signal_name(signal).unwrap_or("signal")).collect()
+        pending
+            .map(|signal| signal_name(signal).unwrap_or("signal"))
+            .collect()
     }
 }
 

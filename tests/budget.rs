@@ -1,4 +1,4 @@
-//! The memory budget (SPEC §2, §9): with SERVER_MAX_BUFFERED spent by peers that flood
+//! The memory budget (NOTES "The memory budget"): with SERVER_MAX_BUFFERED spent by peers that flood
 //! without reading and peers that hold partial lines, the server's memory stays bounded
 //! and a well-behaved peer is still echoed at once.
 
