@@ -1,6 +1,6 @@
-//! The memory budget (NOTES "The memory budget"): with SERVER_MAX_BUFFERED spent by peers that flood
-//! without reading and peers that hold partial lines, the server's memory stays bounded
-//! and a well-behaved peer is still echoed at once.
+//! The memory budget (NOTES "The memory budget"): with SERVER_MAX_BUFFERED spent by peers
+//! that flood without reading and peers that hold partial lines, the server's memory stays
+//! bounded and a well-behaved peer is still echoed at once.
 
 mod common;
 
