@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{Proc, SERVER, TempFile, WAIT, free_port, ping, status_kib};
-use socket2::{Domain, Socket, Type};
+use common::{WAIT, ping, status_kib};
+use socket2::Socket;
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -15,16 +15,9 @@ use std::time::{Duration, Instant};
 
 const BUDGET: usize = 4 << 20;
 
-/// A non-blocking socket with a small receive buffer, so that echoes back up in the
-/// server instead of in this peer's kernel buffer.
+/// Its send buffer is kept small too, so the flood waits in the server.
 fn small_window_peer(addr: SocketAddr) -> TcpStream {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    // Kept small too, so the flood waits in the server rather than in this test's kernel.
-    socket.set_send_buffer_size(16 * 1024).expect("SO_SNDBUF");
-    socket.connect(&addr.into()).expect("connect");
-    socket.set_nonblocking(true).expect("non-blocking");
-    socket.into()
+    common::small_window_peer(addr, 16 * 1024)
 }
 
 /// Writes from `data[*at..]` until the socket would block; returns whether it moved.
@@ -43,31 +36,10 @@ fn push(peer: &mut TcpStream, data: &[u8], at: &mut usize) -> bool {
 
 #[test]
 fn flooders_and_partial_lines_stay_within_the_budget_and_others_are_served() {
-    // At WARN, so the flood's receive lines do not bury the budget's own line (the log
-    // backlog would drop records the test reads too slowly); the port is then learnt by
-    // connecting until the server answers.
-    let port = free_port().to_string();
-    let config = TempFile::new("server.ini", "");
-    let path = config.path().to_string();
-    let env = [
-        ("SERVER_PORT", port.as_str()),
-        ("SERVER_BIND_IP", "127.0.0.1"),
-        ("LOGGING_LEVEL", "WARN"),
+    let (server, addr, mut pinger) = common::quiet_server(&[
         ("SERVER_MAX_BUFFERED", "4194304"),
         ("SERVER_LISTEN_BACKLOG", "512"),
-    ];
-    let server = Proc::spawn(SERVER, &["--config", &path], &env, vec![config]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    let started = Instant::now();
-    let mut pinger = loop {
-        match TcpStream::connect(addr) {
-            Ok(stream) => break stream,
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused && started.elapsed() < WAIT => {
-                thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("server not listening on {addr}: {e}\n{}", server.output()),
-        }
-    };
+    ]);
     pinger.set_read_timeout(Some(WAIT)).expect("timeout");
     ping(&mut pinger, b"warm up\n");
     let baseline = status_kib(server.pid(), "VmRSS");

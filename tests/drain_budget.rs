@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{Proc, SERVER, SIGTERM, TempFile, WAIT, free_port, status_kib};
-use socket2::{Domain, Socket, Type};
+use common::{SIGTERM, WAIT, status_kib};
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
@@ -17,15 +16,9 @@ use std::time::{Duration, Instant};
 const BUDGET: u64 = 4 << 20;
 const FLOODERS: usize = 1000;
 
-/// A non-blocking socket with small buffers, so that the echoes back up in the
-/// server rather than in this test's kernel buffers.
+/// A flooder whose echoes back up in the server rather than in this test's kernel.
 fn flooder(addr: SocketAddr) -> TcpStream {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
-    socket.set_send_buffer_size(64 * 1024).expect("SO_SNDBUF");
-    socket.connect(&addr.into()).expect("connect");
-    socket.set_nonblocking(true).expect("non-blocking");
-    socket.into()
+    common::small_window_peer(addr, 64 * 1024)
 }
 
 /// Writes until the socket would block; returns whether anything went.
@@ -44,31 +37,13 @@ fn push(peer: &mut TcpStream, data: &[u8]) -> bool {
 
 #[test]
 fn the_drain_of_a_thousand_flooders_stays_within_the_budget() {
-    // At WARN, so that the flood's receive lines do not bury the budget's; the port
-    // is then fixed beforehand and learnt to be open by connecting.
     let budget = BUDGET.to_string();
-    let port = free_port().to_string();
-    let config = TempFile::new("server.ini", "");
-    let path = config.path().to_string();
-    let env = [
-        ("SERVER_PORT", port.as_str()),
-        ("SERVER_BIND_IP", "127.0.0.1"),
-        ("LOGGING_LEVEL", "WARN"),
+    let (mut server, addr, first) = common::quiet_server(&[
         ("SERVER_MAX_BUFFERED", budget.as_str()),
         ("SERVER_LISTEN_BACKLOG", "1024"),
         ("SERVER_SHUTDOWN_GRACE", "1s"),
-    ];
-    let mut server = Proc::spawn(SERVER, &["--config", &path], &env, vec![config]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    let started = Instant::now();
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            started.elapsed() < WAIT,
-            "not listening\n{}",
-            server.output()
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
+    ]);
+    drop(first);
     let pid = server.pid();
     let baseline = status_kib(pid, "VmRSS");
     let flood = common::pattern();

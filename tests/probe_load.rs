@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{Proc, SERVER, TempFile, WAIT, free_port};
+use common::{Proc, SERVER, WAIT};
 use std::io::{ErrorKind, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -17,28 +17,12 @@ const FLOODERS: usize = 2;
 
 #[test]
 fn the_probe_passes_at_the_cap_under_a_flood_with_the_budget_spent() {
-    // At WARN, so that the flood's receive lines do not bury the budget's and the
-    // cap's; the port is fixed beforehand and learnt to be open by connecting.
-    let port = free_port().to_string();
-    let config = TempFile::new("server.ini", "");
-    let path = config.path().to_string();
-    let env = [
-        ("SERVER_PORT", port.as_str()),
-        ("SERVER_BIND_IP", "127.0.0.1"),
-        ("LOGGING_LEVEL", "WARN"),
+    let (server, addr, first) = common::quiet_server(&[
         ("SERVER_MAX_BUFFERED", "65536"),
         ("SERVER_LISTEN_BACKLOG", "1024"),
-    ];
-    let server = Proc::spawn(SERVER, &["--config", &path], &env, vec![config]);
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
-    let started = Instant::now();
-    let mut flooders = loop {
-        match TcpStream::connect(addr) {
-            Ok(first) => break vec![first],
-            Err(_) if started.elapsed() < WAIT => thread::sleep(Duration::from_millis(10)),
-            Err(e) => panic!("server not listening: {e}\n{}", server.output()),
-        }
-    };
+    ]);
+    let port = addr.port().to_string();
+    let mut flooders = vec![first];
     flooders.extend((1..FLOODERS).map(|_| TcpStream::connect(addr).expect("connect")));
     let stop = Arc::new(AtomicBool::new(false));
     let flooding = {

@@ -723,3 +723,40 @@ pub fn wakeups(pid: i32) -> u64 {
         })
         .sum()
 }
+
+/// A server on 127.0.0.1 at WARN (so a flood's receive lines do not bury the lines a
+/// test waits for), with `env` on top, and its first connection: the port is fixed
+/// beforehand and learnt to be open by connecting, as nothing is logged at WARN.
+pub fn quiet_server(env: &[(&str, &str)]) -> (Proc, SocketAddr, TcpStream) {
+    let port = free_port().to_string();
+    let config = TempFile::new("server.ini", "");
+    let path = config.path().to_string();
+    let mut all = vec![
+        ("SERVER_PORT", port.as_str()),
+        ("SERVER_BIND_IP", "127.0.0.1"),
+        ("LOGGING_LEVEL", "WARN"),
+    ];
+    all.extend_from_slice(env);
+    let server = Proc::spawn(SERVER, &["--config", &path], &all, vec![config]);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+    let started = Instant::now();
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(first) => return (server, addr, first),
+            Err(_) if started.elapsed() < WAIT => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => panic!("server not listening on {addr}: {e}\n{}", server.output()),
+        }
+    }
+}
+
+/// A non-blocking peer with a 4 KiB receive buffer and a `send_buffer`, so that
+/// echoes and a flood back up in the server rather than in this test's kernel.
+pub fn small_window_peer(addr: SocketAddr, send_buffer: usize) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.set_send_buffer_size(send_buffer).expect("SO_SNDBUF");
+    socket.connect(&addr.into()).expect("connect");
+    socket.set_nonblocking(true).expect("non-blocking");
+    socket.into()
+}
