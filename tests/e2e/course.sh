@@ -87,7 +87,7 @@ expect "nothing changed: cargo compiled nothing" eval "! compiled copy-up-same-$
 expect "nothing changed: the server image is the same" test "$(image_id "$edited_server")" = "$before"
 edit="edited in e2e under $compose_label"
 # (a second version's run finds the first one's note there: it replaces it)
-sed -i -E "s/\"action: listen \\| result: success \\| address: \\{\\}[^\"]*\"/\"action: listen | result: success | address: {} | note: $edit\"/" \
+sed -i -E "s/\"action: listen \\| result: success \\| address: \\{([a-z_]*)\\}[^\"]*\"/\"action: listen | result: success | address: {\\1} | note: $edit\"/" \
     "$course_copy/src/bin/server.rs"
 expect "the copy's src/bin/server.rs has the edited log line" grep -qF "note: $edit" "$course_copy/src/bin/server.rs"
 expect "make docker-compose-up after the edit" copy_timed_up "copy-up-edited-$compose_version"
