@@ -16,6 +16,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
+use rustix::event::PollFlags;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::config::ServerConfig;
@@ -161,7 +162,7 @@ pub fn probe(name: &str, bound: Duration) -> io::Result<Status> {
     let mut stream = UnixStream::from(OwnedFd::from(socket));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || !wait_ready(stream.as_fd(), libc::POLLIN, left)? {
+        if left.is_zero() || !wait_ready(stream.as_fd(), PollFlags::IN, left)? {
             return Err(no_answer(bound));
         }
         match stream.read(&mut buf) {

@@ -9,7 +9,7 @@
 #![warn(missing_docs)]
 
 // Public: what the binaries, tests/ and fuzz/ import. The rest is private, so that
-// every use of the reactor (and of its `unsafe` registration) is inside this crate.
+// every registration with the poller is made inside this crate.
 pub mod client;
 pub mod config;
 pub mod escape;

@@ -18,12 +18,14 @@ use std::cell::RefCell;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::os::unix::fs::FileTypeExt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{Local, TimeZone};
 use log::{Level, LevelFilter, Record};
+
+use rustix::event::PollFlags;
 
 use crate::net::wait_ready;
 
@@ -90,6 +92,16 @@ pub fn set_nonblocking() -> io::Result<bool> {
     Ok(true)
 }
 
+/// Undoes [`set_nonblocking`], for a caller that cannot watch stdout after all:
+/// records are then written blocking, as to a terminal.
+pub fn keep_blocking() {
+    PENDING.with_borrow_mut(|pending| {
+        if let Some(file) = pending.direct.take() {
+            let _ = set_blocking(&file, true);
+        }
+    });
+}
+
 /// Writes as much of the records this thread logged as stdout takes now (all of
 /// them, unless stdout was made non-blocking).
 pub fn flush() {
@@ -120,7 +132,7 @@ pub fn finish() {
         while !pending.bytes.is_empty() && !pending.broken {
             let Some(file) = &pending.direct else { break };
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || !matches!(wait_ready(file.as_fd(), libc::POLLOUT, left), Ok(true))
+            if left.is_zero() || !matches!(wait_ready(file.as_fd(), PollFlags::OUT, left), Ok(true))
             {
                 break;
             }
@@ -247,23 +259,9 @@ fn write_some(mut file: &File, bytes: &mut Vec<u8>) -> bool {
 }
 
 fn set_blocking(file: &File, blocking: bool) -> io::Result<()> {
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl with F_GETFL/F_SETFL reads and sets the flags of a descriptor
-    // that `file` keeps open for the duration of the call; no memory is passed.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let flags = if blocking {
-        flags & !libc::O_NONBLOCK
-    } else {
-        flags | libc::O_NONBLOCK
-    };
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    let mut flags = rustix::fs::fcntl_getfl(file)?;
+    flags.set(rustix::fs::OFlags::NONBLOCK, !blocking);
+    Ok(rustix::fs::fcntl_setfl(file, flags)?)
 }
 
 /// Appends one record as printed: timestamp, level left-aligned in 8 columns,

@@ -3,9 +3,10 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// A non-blocking TCP socket of `address`'s family, neither bound nor connected:
@@ -31,30 +32,19 @@ pub fn is_transient(error: &io::Error) -> bool {
     )
 }
 
-/// Waits at most `bound` until `fd` is ready for `events` (`libc::POLLIN`,
-/// `libc::POLLOUT`); false on timeout or a signal. For the short, blocking waits
+/// Waits at most `bound` until `fd` is ready for `events` (`PollFlags::IN`,
+/// `PollFlags::OUT`); false on timeout or a signal. For the short, blocking waits
 /// outside the event loop: the health probe, the last flush of the log.
 ///
 /// # Errors
 /// poll(2) itself failed.
-pub fn wait_ready(fd: BorrowedFd<'_>, events: libc::c_short, bound: Duration) -> io::Result<bool> {
-    let mut poll = libc::pollfd {
-        fd: fd.as_raw_fd(),
-        events,
-        revents: 0,
-    };
-    let millis = libc::c_int::try_from(bound.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-    // SAFETY: one valid pollfd on the stack, and its count is 1.
-    match unsafe { libc::poll(&mut poll, 1, millis) } {
-        -1 => {
-            let error = io::Error::last_os_error();
-            if error.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(error)
-            }
-        }
-        ready => Ok(ready == 1 && poll.revents & events != 0),
+pub fn wait_ready(fd: BorrowedFd<'_>, events: PollFlags, bound: Duration) -> io::Result<bool> {
+    let mut poll = [PollFd::new(&fd, events)];
+    let timeout = Timespec::try_from(bound).ok();
+    match rustix::event::poll(&mut poll, timeout.as_ref()) {
+        Ok(ready) => Ok(ready == 1 && poll[0].revents().intersects(events)),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(error) => Err(error.into()),
     }
 }
 

@@ -1,32 +1,43 @@
 //! The echo server: accepts connections, runs each one's state machine, and
 //! shuts down gracefully when a signal arrives on the self-pipe.
 //!
-//! One loop turn: write the log backlog, sleep until an event or the earliest
-//! deadline, dispatch every event by key, then serve the deadlines that passed.
-//! Connections are handled in `peers`, the shutdown in `shutdown`.
+//! The server owns its sources: the listener, the signal pipe, stdout, the timer
+//! and the status socket are fields, each registered with the poller for as long as
+//! it lives, and the connections sit in a slab, an event's key being its index
+//! plus `FIXED_KEYS`. One loop turn: write the log backlog, sleep until an event or
+//! the earliest deadline, dispatch every event by key, then serve the deadlines that
+//! passed. An event on a connection is served here and in the connection itself;
+//! accepting, the budget, the idle clock and the shutdown have a file each.
 
 mod accept;
-mod peers;
+mod budget;
+mod idle;
 mod shutdown;
 mod status;
 
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixListener;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use slab::Slab;
+
 use crate::config::ServerConfig;
-use crate::connection::Connection;
+use crate::connection::{Closing, Connection, Fate};
 use crate::logging;
 use crate::net::{tcp_socket, with_context};
-use crate::reactor::{Events, Interest, Key, Reactor};
+use crate::reactor::{Events, Interest, Poller, Registered, level_poller};
 use crate::signals::SignalPipe;
 use crate::timer::Timer;
 
 /// Size of the one read buffer shared by all connections.
 const READ_BUFFER: usize = 64 * 1024;
+
+/// The read size for connections that hold nothing while the budget is spent: at
+/// most this much more per connection can be kept beyond the budget.
+const SPENT_READ: usize = 4 * 1024;
 
 /// How long accepting pauses after an error such as EMFILE, so that the listener,
 /// still readable, does not spin the loop while no descriptor is free.
@@ -41,40 +52,18 @@ const ACCEPT_ERROR_LOG_PERIOD: Duration = Duration::from_secs(1);
 const ACCEPTS_PER_TURN: usize = 64;
 
 /// The self-pipe's fixed key.
-const SIGNALS: Key = 0;
+const SIGNALS: usize = 0;
 /// The listener's fixed key.
-const LISTENER: Key = 1;
+const LISTENER: usize = 1;
 /// Stdout's fixed key, registered only when it is a pipe or socket.
-const STDOUT: Key = 2;
+const STDOUT: usize = 2;
 /// The timer's fixed key: it fires at the earliest deadline.
-const TIMER: Key = 3;
+const TIMER: usize = 3;
 /// The status socket's fixed key: health probes, outside the connection cap.
-const STATUS: Key = 4;
-/// Keys below this are the fixed sources above; peers get the rest.
-const FIXED_KEYS: Key = 5;
-
-/// Everything the server's poller watches.
-enum Source {
-    Listener(TcpListener),
-    Signals(SignalPipe),
-    Stdout(io::Stdout),
-    Timer(Timer),
-    Status(UnixListener),
-    Peer(Connection),
-}
-
-impl AsFd for Source {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
-            Source::Listener(listener) => listener.as_fd(),
-            Source::Signals(pipe) => pipe.as_fd(),
-            Source::Stdout(stdout) => stdout.as_fd(),
-            Source::Timer(timer) => timer.as_fd(),
-            Source::Status(listener) => listener.as_fd(),
-            Source::Peer(connection) => connection.as_fd(),
-        }
-    }
-}
+const STATUS: usize = 4;
+/// Keys below this are the fixed sources above; a connection's key is its slab
+/// index plus this.
+const FIXED_KEYS: usize = 5;
 
 /// Binds the listening socket with the configured backlog, non-blocking.
 ///
@@ -98,16 +87,44 @@ pub fn bind(config: &ServerConfig) -> io::Result<TcpListener> {
     })
 }
 
+/// What a connection held before an event, to settle the totals after it.
+#[derive(Clone, Copy)]
+struct Before {
+    held: usize,
+    holds_slot: bool,
+}
+
+impl Before {
+    /// The totals' share of `connection` now.
+    #[inline(always)]
+    fn of(connection: &Connection) -> Self {
+        Before {
+            held: connection.held(),
+            holds_slot: connection.holds_slot(),
+        }
+    }
+}
+
 /// The running server.
 pub struct Server {
-    reactor: Reactor<Source>,
+    poller: Rc<Poller>,
+    /// Dropped as the last step of a shutdown.
+    signals: Option<Registered<SignalPipe>>,
+    /// Dropped (closed) when a shutdown begins.
+    listener: Option<Registered<TcpListener>>,
+    /// Health probes (see `status`).
+    status_socket: Registered<UnixListener>,
+    /// Registered while it is a pipe or socket that works; watched for writability
+    /// only while log records wait for it.
+    stdout: Option<Registered<io::Stdout>>,
+    timer: Timer,
+    /// Every connection, lingering ones included: the loop ends when none is left.
+    peers: Slab<Connection>,
     max_connections: usize,
     max_line: usize,
     shutdown_grace: Duration,
     idle_timeout: Option<Duration>,
     max_buffered: usize,
-    /// Connections registered, lingering ones included: the loop ends at zero.
-    connections: usize,
     /// Connections that count against `max_connections` (not lingering).
     serving: usize,
     /// Bytes held for all peers together (see `Connection::held`).
@@ -121,12 +138,6 @@ pub struct Server {
     unsent: usize,
     /// Connections cut with echo bytes still owed.
     cut_with_unsent: usize,
-    /// The listener is still registered (no shutdown yet).
-    listening: bool,
-    /// Stdout is registered and watched while log records wait for it.
-    stdout_watched: bool,
-    /// Records waited for stdout at the last flush: it is watched for writability.
-    stdout_waits: bool,
     scratch: Vec<u8>,
     /// Counts idle sweeps, which run on their own fixed schedule: a connection's
     /// progress is stamped with it, so the echo path reads no clock.
@@ -141,9 +152,9 @@ pub struct Server {
     /// The next idle sweep; none without connections to watch. Nothing else moves
     /// it: a sweep advances `tick`, so an early one would age every connection.
     sweep_at: Option<Instant>,
-    /// Lingering connections by the end of their linger, earliest first: every
-    /// linger lasts `LINGER`, so appending keeps the order.
-    lingers: VecDeque<(Instant, Key)>,
+    /// Lingering connections (slab index) by the end of their linger, earliest
+    /// first: every linger lasts `LINGER`, so appending keeps the order.
+    lingers: VecDeque<(Instant, usize)>,
 }
 
 impl Server {
@@ -158,37 +169,39 @@ impl Server {
         signals: SignalPipe,
         config: &ServerConfig,
     ) -> io::Result<Self> {
-        let mut reactor = Reactor::new(FIXED_KEYS)?;
-        reactor.insert_at(SIGNALS, Source::Signals(signals), Interest::READ)?;
-        reactor.insert_at(LISTENER, Source::Listener(listener), Interest::READ)?;
-        reactor.insert_at(STATUS, Source::Status(status), Interest::READ)?;
-        reactor.insert_at(TIMER, Source::Timer(Timer::new()?), Interest::READ)?;
+        let poller = level_poller()?;
+        let signals = Registered::new(&poller, SIGNALS, signals, Interest::READ)?;
+        let listener = Registered::new(&poller, LISTENER, listener, Interest::READ)?;
+        let status_socket = Registered::new(&poller, STATUS, status, Interest::READ)?;
+        let timer = Timer::new(&poller, TIMER)?;
         // A stdout that cannot be watched (closed, not pollable) stays as it was:
         // records are then written as before, or lost, never a reason to stop.
-        let stdout_watched = logging::set_nonblocking().unwrap_or(false)
-            && reactor
-                .insert_at(STDOUT, Source::Stdout(io::stdout()), Interest::NONE)
-                .is_ok();
-        if !stdout_watched {
-            logging::finish();
+        let stdout = logging::set_nonblocking()
+            .unwrap_or(false)
+            .then(|| Registered::new(&poller, STDOUT, io::stdout(), Interest::NONE).ok())
+            .flatten();
+        if stdout.is_none() {
+            logging::keep_blocking();
         }
         Ok(Server {
-            reactor,
+            poller,
+            signals: Some(signals),
+            listener: Some(listener),
+            status_socket,
+            stdout,
+            timer,
+            peers: Slab::new(),
             max_connections: config.max_connections,
             max_line: config.max_line_bytes,
             shutdown_grace: config.shutdown_grace,
             idle_timeout: Some(config.idle_timeout).filter(|idle| !idle.is_zero()),
             max_buffered: config.max_buffered,
-            connections: 0,
             serving: 0,
             buffered: 0,
             budget_spent: false,
             shedding: false,
             unsent: 0,
             cut_with_unsent: 0,
-            listening: true,
-            stdout_watched,
-            stdout_waits: false,
             scratch: vec![0; READ_BUFFER],
             tick: 0,
             drain_deadline: None,
@@ -206,11 +219,11 @@ impl Server {
     /// The poller itself failed; connections' errors only close them.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::new();
-        while self.drain_deadline.is_none() || self.connections > 0 {
+        while self.drain_deadline.is_none() || !self.peers.is_empty() {
             self.flush_log();
             self.arm_timer()?;
             events.clear();
-            self.reactor.wait(&mut events, None)?;
+            self.poller.wait(&mut events, None)?;
             let mut timer_fired = false;
             for event in events.iter() {
                 match event.key {
@@ -219,14 +232,11 @@ impl Server {
                     STDOUT => self.on_stdout(),
                     TIMER => timer_fired = true,
                     STATUS => self.on_probe(),
-                    key => self.on_peer(key, event.readable, event.writable),
+                    key => self.on_peer(key - FIXED_KEYS, event.readable, event.writable),
                 }
             }
             if timer_fired {
-                // SAFETY: only the timer's own method runs; it keeps its descriptor.
-                if let Some(Source::Timer(timer)) = unsafe { self.reactor.get_mut(TIMER) } {
-                    timer.clear();
-                }
+                self.timer.clear();
                 self.on_deadlines(Instant::now());
             }
         }
@@ -236,16 +246,92 @@ impl Server {
         Ok(())
     }
 
+    /// Serves a readiness event on the connection at `index`; the connection
+    /// decides its fate, the totals follow.
+    fn on_peer(&mut self, index: usize, readable: bool, writable: bool) {
+        let spent = self.budget_spent;
+        // A stale event: the connection was closed earlier in this batch.
+        let Some(connection) = self.peers.get_mut(index) else {
+            return;
+        };
+        let before = Before::of(connection);
+        let size = if spent { SPENT_READ } else { READ_BUFFER };
+        let scratch = &mut self.scratch[..size];
+        match connection.on_ready(readable, writable, scratch, self.tick, spent) {
+            Fate::Unchanged => {}
+            fate => self.account(index, before, fate),
+        }
+    }
+
+    /// Brings the totals up to date after the connection at `index` changed, and
+    /// closes it if that is its fate.
+    fn account(&mut self, index: usize, before: Before, fate: Fate) {
+        let Some(connection) = self.peers.get(index) else {
+            return;
+        };
+        let held = connection.held();
+        self.buffered = (self.buffered + held).saturating_sub(before.held);
+        let freed_slot = before.holds_slot && !connection.holds_slot();
+        // It began lingering in this step.
+        let linger = connection.linger_deadline().filter(|_| before.holds_slot);
+        match fate {
+            Fate::Close(closing) => self.close(index, closing),
+            Fate::Continues | Fate::Unchanged => {
+                if let Some(end) = linger {
+                    self.lingers.push_back((end, index));
+                }
+            }
+        }
+        if freed_slot {
+            self.serving -= 1;
+            self.update_listener();
+        }
+        if held != before.held {
+            self.follow_budget(index);
+        }
+    }
+
+    /// Unregisters and closes the connection at `index`, settles the totals, logs why.
+    fn close(&mut self, index: usize, closing: Closing) {
+        let Some(connection) = self.peers.try_remove(index) else {
+            return;
+        };
+        self.buffered -= connection.held();
+        if connection.holds_slot() {
+            self.serving -= 1;
+        }
+        let ip = connection.peer();
+        let pending = connection.pending();
+        if pending > 0 {
+            self.unsent += pending;
+            self.cut_with_unsent += 1;
+        }
+        match closing {
+            Closing::Failed(error) => {
+                log::warn!("action: close_connection | result: fail | ip: {ip} | error: {error}");
+            }
+            Closing::Cut(why) if pending > 0 => log::warn!(
+                "action: close_connection | result: fail | ip: {ip} | error: {why} with {pending} bytes unsent"
+            ),
+            // Shutdown lists every connection closed; otherwise closes are routine.
+            _ if self.drain_deadline.is_some() => {
+                log::info!("action: close_connection | result: success | ip: {ip}");
+            }
+            _ => log::debug!("action: close_connection | result: success | ip: {ip}"),
+        }
+        connection.close();
+        self.update_listener();
+    }
+
     /// Records of this turn leave before the loop sleeps; stdout is watched only
     /// while some of them wait for it.
     fn flush_log(&mut self) {
         logging::flush();
-        if self.stdout_watched {
-            self.stdout_waits = logging::backlog() > 0;
-            let interest = Interest::new(false, self.stdout_waits);
-            if let Err(error) = self.reactor.set_interest(STDOUT, interest) {
+        if let Some(stdout) = &mut self.stdout {
+            let interest = Interest::new(false, logging::backlog() > 0);
+            if let Err(error) = stdout.set_interest(interest) {
                 // Unwatched, the backlog still leaves at the next turn's flush.
-                self.unwatch_stdout();
+                self.stdout = None;
                 log::error!("action: log | result: fail | error: {error}");
             }
         }
@@ -256,19 +342,17 @@ impl Server {
     /// event it can have. Level-triggered, a hang-up would wake every wait, so it is
     /// served once: stdout leaves the poller and records are only counted.
     fn on_stdout(&mut self) {
-        if self.stdout_waits {
+        let Some(stdout) = &self.stdout else {
+            return;
+        };
+        let waits = stdout.interest().writable;
+        if waits {
             logging::flush();
         }
-        if !self.stdout_waits || logging::is_broken() {
+        if !waits || logging::is_broken() {
             logging::stdout_gone();
-            self.unwatch_stdout();
+            self.stdout = None;
         }
-    }
-
-    fn unwatch_stdout(&mut self) {
-        self.stdout_watched = false;
-        self.stdout_waits = false;
-        drop(self.reactor.remove(STDOUT));
     }
 
     /// Sets the timer for the earliest deadline; a system call only when it changed.
@@ -278,11 +362,7 @@ impl Server {
             earliest(self.drain_deadline, self.accept_retry),
             earliest(self.sweep_at, self.lingers.front().map(|&(end, _)| end)),
         );
-        // SAFETY: only the timer's own method runs; it keeps its descriptor.
-        match unsafe { self.reactor.get_mut(TIMER) } {
-            Some(Source::Timer(timer)) => timer.set(next),
-            _ => Ok(()),
-        }
+        self.timer.set(next)
     }
 
     fn on_deadlines(&mut self, now: Instant) {

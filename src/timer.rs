@@ -6,36 +6,37 @@
 //! timeout and reads the clock only when the timer fires.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// A monotonic timerfd, readable once its deadline has passed.
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
+
+use crate::reactor::{Interest, Poller, Registered};
+
+/// A monotonic timerfd, registered for reading: it is readable once its deadline
+/// has passed.
 pub struct Timer {
-    fd: OwnedFd,
+    fd: Registered<OwnedFd>,
     /// The deadline it is armed for, so an unchanged one costs no system call.
     armed: Option<Instant>,
 }
 
 impl Timer {
-    /// Creates a disarmed timer.
+    /// Creates a disarmed timer, registered with `poller` under `key`.
     ///
     /// # Errors
-    /// No descriptor is left.
-    pub fn new() -> io::Result<Self> {
-        // SAFETY: timerfd_create takes no pointers; a non-negative result is a new
-        // descriptor that nothing else owns.
-        let fd = unsafe {
-            libc::timerfd_create(
-                libc::CLOCK_MONOTONIC,
-                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just created and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(Timer { fd, armed: None })
+    /// No descriptor is left, or the poller refused it.
+    pub fn new(poller: &Rc<Poller>, key: usize) -> io::Result<Self> {
+        let flags = TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC;
+        let fd = timerfd_create(TimerfdClockId::Monotonic, flags)?;
+        Ok(Timer {
+            fd: Registered::new(poller, key, fd, Interest::READ)?,
+            armed: None,
+        })
     }
 
     /// Arms the timer for `deadline` (disarms it for `None`); free when unchanged.
@@ -53,23 +54,18 @@ impl Timer {
                 .max(Duration::from_nanos(1)),
             None => Duration::ZERO,
         };
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec {
+        let spec = Itimerspec {
+            it_interval: Timespec {
                 tv_sec: 0,
                 tv_nsec: 0,
             },
-            it_value: libc::timespec {
-                tv_sec: value.as_secs().try_into().unwrap_or(libc::time_t::MAX),
-                tv_nsec: value.subsec_nanos().into(),
-            },
+            // Beyond the range of a timespec is never: disarmed.
+            it_value: Timespec::try_from(value).unwrap_or(Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            }),
         };
-        // SAFETY: `spec` is a valid itimerspec on the stack for the call; the old
-        // value is not asked for (null).
-        let set =
-            unsafe { libc::timerfd_settime(self.fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-        if set < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
         self.armed = deadline;
         Ok(())
     }
@@ -77,49 +73,32 @@ impl Timer {
     /// Takes the expiry, so the timer stops being readable; it must be armed again.
     pub fn clear(&mut self) {
         let mut expirations = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into a local buffer of 8 bytes.
-        let _ = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                expirations.as_mut_ptr().cast(),
-                expirations.len(),
-            )
-        };
+        // Nothing to take (a spurious wake-up) is as good as taken.
+        let _ = rustix::io::read(self.fd.get_ref(), &mut expirations);
         self.armed = None;
-    }
-}
-
-impl AsFd for Timer {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reactor::{Events, Interest, Reactor};
+    use crate::reactor::{Events, level_poller};
 
     #[test]
     fn fires_at_its_deadline_and_not_when_disarmed() {
-        let mut reactor: Reactor<Timer> = Reactor::new(1).expect("reactor");
-        reactor
-            .insert_at(0, Timer::new().expect("timer"), Interest::READ)
-            .expect("insert");
+        let poller = level_poller().expect("poller");
+        let mut timer = Timer::new(&poller, 0).expect("timer");
         let mut events = Events::new();
         let start = Instant::now();
         let deadline = start + Duration::from_millis(30);
-        // SAFETY (both calls): only the timer's own methods run; it keeps its fd.
-        let timer = unsafe { reactor.get_mut(0) }.expect("timer");
         timer.set(Some(deadline)).expect("set");
-        reactor.wait(&mut events, None).expect("wait");
+        poller.wait(&mut events, None).expect("wait");
         assert!(Instant::now() >= deadline);
-        let timer = unsafe { reactor.get_mut(0) }.expect("timer");
         timer.clear();
         timer.set(None).expect("disarm");
         events.clear();
         let soon = Instant::now() + Duration::from_millis(60);
-        reactor.wait(&mut events, Some(soon)).expect("wait");
+        poller.wait_deadline(&mut events, soon).expect("wait");
         assert!(events.is_empty(), "a cleared, disarmed timer stays quiet");
     }
 }

@@ -2,6 +2,7 @@
 //! derives, and the close path (echo what is owed, FIN, wait for the peer's EOF).
 
 use super::*;
+use crate::reactor::level_poller;
 use std::io::Write;
 use std::net::TcpListener;
 
@@ -13,16 +14,18 @@ fn pair(max_line: usize) -> (Connection, TcpStream) {
     stream.set_nonblocking(true).expect("non-blocking");
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
-    (Connection::new(stream, from.ip(), max_line, 0), peer)
+    let poller = level_poller().expect("poller");
+    let socket = Registered::new(&poller, 0, stream, Interest::READ).expect("register");
+    (Connection::new(socket, from.ip(), max_line, 0), peer)
 }
 
 /// Calls `on_readable` until it reads something or the connection closes; the
 /// socket is non-blocking, so bytes still in flight on loopback are waited for.
-fn read_at(connection: &mut Connection, scratch: &mut [u8], tick: u32) -> Step {
+fn read_at(connection: &mut Connection, scratch: &mut [u8], tick: u32) -> Result<usize, Fault> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let step = connection.on_readable(scratch, tick);
-        if !matches!(step, Ok(0)) || connection.phase() == Phase::Closed {
+        if !matches!(step, Ok(0)) || connection.phase() == Phase::Finished {
             return step;
         }
         assert!(Instant::now() < deadline, "nothing to read in time");
@@ -86,7 +89,7 @@ fn eof_echoes_the_tail_then_closes() {
     peer.write_all(b"one\ntail").expect("write");
     peer.shutdown(Shutdown::Write).expect("FIN");
     let mut scratch = [0u8; 64];
-    while connection.phase() != Phase::Closed {
+    while connection.phase() != Phase::Finished {
         read_at(&mut connection, &mut scratch, 0).expect("read");
     }
     assert_eq!(connection.pending(), 0);
@@ -113,7 +116,7 @@ fn an_overlong_line_drains_what_is_owed_then_lingers_until_eof() {
     // More input is thrown away; the peer's EOF ends the linger.
     peer.write_all(b"more\n").expect("write after FIN");
     peer.shutdown(Shutdown::Write).expect("FIN");
-    while connection.phase() != Phase::Closed {
+    while connection.phase() != Phase::Finished {
         read_at(&mut connection, &mut scratch, 0).expect("discard");
     }
 }

@@ -5,22 +5,22 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use super::{ACCEPT_BACKOFF, ACCEPT_ERROR_LOG_PERIOD, ACCEPTS_PER_TURN, LISTENER, Server, Source};
+use super::{ACCEPT_BACKOFF, ACCEPT_ERROR_LOG_PERIOD, ACCEPTS_PER_TURN, FIXED_KEYS, Server};
 use crate::connection::Connection;
 use crate::net::is_transient;
-use crate::reactor::Interest;
+use crate::reactor::{Interest, Registered};
 
 impl Server {
     /// Accepts what the backlog holds, up to the cap and `ACCEPTS_PER_TURN`.
     pub(super) fn accept(&mut self) {
         for _ in 0..ACCEPTS_PER_TURN {
-            if !self.listening || self.serving >= self.max_connections {
+            if self.serving >= self.max_connections {
                 break;
             }
-            let Some(Source::Listener(listener)) = self.reactor.get(LISTENER) else {
+            let Some(listener) = &self.listener else {
                 return;
             };
-            let (stream, peer) = match listener.accept() {
+            let (stream, peer) = match listener.get_ref().accept() {
                 Ok(accepted) => accepted,
                 Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
                 Err(error)
@@ -58,10 +58,14 @@ impl Server {
         stream.set_nonblocking(true)?;
         // Each echo is one write: sending it at once beats Nagle's coalescing.
         stream.set_nodelay(true)?;
-        let connection = Connection::new(stream, peer.ip(), self.max_line, self.tick);
-        self.reactor
-            .insert(Source::Peer(connection), Interest::READ)?;
-        self.connections += 1;
+        let slot = self.peers.vacant_entry();
+        let socket = Registered::new(
+            &self.poller,
+            FIXED_KEYS + slot.key(),
+            stream,
+            Interest::READ,
+        )?;
+        slot.insert(Connection::new(socket, peer.ip(), self.max_line, self.tick));
         self.serving += 1;
         if self.sweep_at.is_none() {
             // The first connection starts the sweeps; one clock read per accept at most.
@@ -92,18 +96,24 @@ impl Server {
         self.accept_errors_logged = Some(now);
     }
 
+    /// Whether new clients are taken now: listening, below the cap, not backing off.
+    pub(super) fn accepting(&self) -> bool {
+        self.listener.is_some()
+            && self.serving < self.max_connections
+            && self.accept_retry.is_none()
+    }
+
     /// Accepts only while below the connection cap and not backing off.
     pub(super) fn update_listener(&mut self) {
-        if !self.listening {
-            return;
-        }
-        let accepting = self.serving < self.max_connections && self.accept_retry.is_none();
-        let interest = if accepting {
+        let interest = if self.accepting() {
             Interest::READ
         } else {
             Interest::NONE
         };
-        if let Err(error) = self.reactor.set_interest(LISTENER, interest) {
+        let Some(listener) = &mut self.listener else {
+            return;
+        };
+        if let Err(error) = listener.set_interest(interest) {
             log::error!("action: accept_connections | result: fail | error: {error}");
         }
     }

@@ -4,24 +4,22 @@
 //! bounds the drain against peers that never read or never close, and a signal
 //! read in a later loop turn cuts it short.
 
-use super::peers::{Before, Closing};
 use std::time::Instant;
 
-use super::{LISTENER, SIGNALS, Server, Source};
+use super::{Before, Server};
+use crate::connection::Closing;
 use crate::duration;
-use crate::reactor::Key;
 
 impl Server {
     /// The first signal begins the drain, a signal in a later turn cuts it short.
     pub(super) fn on_signal(&mut self) {
-        // SAFETY: only the pipe's own method runs; it keeps its descriptor.
-        let Some(Source::Signals(pipe)) = (unsafe { self.reactor.get_mut(SIGNALS) }) else {
+        let Some(pipe) = &self.signals else {
             return;
         };
         // Drained before acting: see the signals module. Everything read in one
         // turn is one request (Ctrl-C in a shell sends SIGINT, a supervisor may add
         // SIGTERM at the same moment); only a later turn's signal forces.
-        let signals = pipe.take().join(",");
+        let signals = pipe.get_ref().take().join(",");
         if signals.is_empty() {
             return;
         }
@@ -36,52 +34,32 @@ impl Server {
     fn begin_shutdown(&mut self, signals: &str) {
         log::info!(
             "action: shutdown | result: in_progress | signal: {signals} | connections: {} | grace: {}",
-            self.connections,
+            self.peers.len(),
             duration::format(self.shutdown_grace)
         );
         self.drain_deadline = Some(Instant::now() + self.shutdown_grace);
-        self.listening = false;
-        drop(self.reactor.remove(LISTENER));
+        self.listener = None;
         log::info!("action: close_listener | result: success");
-        for key in self.peer_keys() {
+        // By slot, not by iterator: settling may close the connection it is on.
+        for index in 0..self.peers.capacity() {
             // The budget holds through the drain: what is left of it is all that
             // reading the lines already received may add.
             let room = self.max_buffered.saturating_sub(self.buffered);
-            // SAFETY: only the connection's methods run; none replaces or closes its socket.
-            let Some(Source::Peer(connection)) = (unsafe { self.reactor.get_mut(key) }) else {
+            let (spent, tick) = (self.budget_spent, self.tick);
+            let Some(connection) = self.peers.get_mut(index) else {
                 continue;
             };
             let before = Before::of(connection);
-            let step = connection.stop_reading(&mut self.scratch, self.tick, room);
-            if let Ok(dropped) = step {
-                if dropped > 0 {
-                    log::warn!(
-                        "action: receive_message | result: fail | ip: {} | error: shutdown dropped {dropped} bytes of an unterminated line",
-                        connection.peer()
-                    );
-                }
-            }
-            self.settle(key, before, step.map(|_| 0));
+            let fate = connection.stop_reading(&mut self.scratch, tick, room, spent);
+            self.account(index, before, fate);
         }
-        let owed: usize = self
-            .peer_keys()
-            .into_iter()
-            .map(|key| self.pending_of(key))
-            .sum();
+        let owed: usize = self.peers.iter().map(|(_, c)| c.pending()).sum();
         log::info!(
             "action: drain | result: in_progress | connections: {} | owed: {owed} | buffered: {} | max_buffered: {}",
-            self.connections,
+            self.peers.len(),
             self.buffered,
             self.max_buffered
         );
-    }
-
-    /// Bytes still owed to the peer under `key`.
-    fn pending_of(&self, key: Key) -> usize {
-        match self.reactor.get(key) {
-            Some(Source::Peer(connection)) => connection.pending(),
-            _ => 0,
-        }
     }
 
     /// The drain's outcome, before the last lines of a shutdown.
@@ -99,14 +77,14 @@ impl Server {
 
     /// Closes every connection now, for `why`, unsent echoes included.
     pub(super) fn cut_all(&mut self, why: &'static str) {
-        for key in self.peer_keys() {
-            self.close(key, Closing::Cut(why));
+        for index in 0..self.peers.capacity() {
+            self.close(index, Closing::Cut(why));
         }
     }
 
     /// The last step of a shutdown: the pipe and its handlers go, and it is logged.
     pub(super) fn close_signal_pipe(&mut self) {
-        drop(self.reactor.remove(SIGNALS));
+        self.signals = None;
         log::info!("action: close_signal_pipe | result: success");
     }
 }

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use super::{STATUS, Server, Source};
+use super::Server;
 use crate::health::Status;
 
 /// Probes answered in one loop turn at most: the socket is reachable only from
@@ -16,10 +16,7 @@ impl Server {
     pub(super) fn on_probe(&mut self) {
         let line = self.status().line();
         for _ in 0..PROBES_PER_TURN {
-            let Some(Source::Status(listener)) = self.reactor.get(STATUS) else {
-                return;
-            };
-            let Ok((mut probe, _)) = listener.accept() else {
+            let Ok((mut probe, _)) = self.status_socket.get_ref().accept() else {
                 // Would block (all answered) or a failure that costs one probe only.
                 return;
             };
@@ -35,9 +32,7 @@ impl Server {
         Status {
             connections: self.serving,
             max_connections: self.max_connections,
-            accepting: self.listening
-                && self.serving < self.max_connections
-                && self.accept_retry.is_none(),
+            accepting: self.accepting(),
             draining: self.drain_deadline.is_some(),
         }
     }
