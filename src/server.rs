@@ -139,6 +139,8 @@ pub struct Server {
     /// Connections cut with echo bytes still owed.
     cut_with_unsent: usize,
     scratch: Vec<u8>,
+    /// How much of `scratch` one read may fill: less while the budget is spent.
+    read_size: usize,
     /// Counts idle sweeps, which run on their own fixed schedule: a connection's
     /// progress is stamped with it, so the echo path reads no clock.
     tick: u32,
@@ -203,6 +205,7 @@ impl Server {
             unsent: 0,
             cut_with_unsent: 0,
             scratch: vec![0; READ_BUFFER],
+            read_size: READ_BUFFER,
             tick: 0,
             drain_deadline: None,
             accept_retry: None,
@@ -219,11 +222,17 @@ impl Server {
     /// The poller itself failed; connections' errors only close them.
     pub fn run(mut self) -> io::Result<()> {
         let mut events = Events::new();
+        // Deadlines move only outside the steady echo (accepts, signals, lingers
+        // begun, deadlines served): a turn of nothing else leaves the timer as armed.
+        let mut deadlines_moved = true;
         while self.drain_deadline.is_none() || !self.peers.is_empty() {
             self.flush_log();
-            self.arm_timer()?;
+            if deadlines_moved {
+                self.arm_timer()?;
+            }
             events.clear();
             self.poller.wait(&mut events, None)?;
+            deadlines_moved = false;
             let mut timer_fired = false;
             for event in events.iter() {
                 match event.key {
@@ -232,8 +241,13 @@ impl Server {
                     STDOUT => self.on_stdout(),
                     TIMER => timer_fired = true,
                     STATUS => self.on_probe(),
-                    key => self.on_peer(key - FIXED_KEYS, event.readable, event.writable),
+                    key => {
+                        if self.on_peer(key - FIXED_KEYS, event.readable, event.writable) {
+                            continue;
+                        }
+                    }
                 }
+                deadlines_moved = true;
             }
             if timer_fired {
                 self.timer.clear();
@@ -247,19 +261,21 @@ impl Server {
     }
 
     /// Serves a readiness event on the connection at `index`; the connection
-    /// decides its fate, the totals follow.
-    fn on_peer(&mut self, index: usize, readable: bool, writable: bool) {
-        let spent = self.budget_spent;
+    /// decides its fate, the totals follow. True for the steady echo, which
+    /// changes nothing the server counts.
+    fn on_peer(&mut self, index: usize, readable: bool, writable: bool) -> bool {
         // A stale event: the connection was closed earlier in this batch.
         let Some(connection) = self.peers.get_mut(index) else {
-            return;
+            return false;
         };
         let before = Before::of(connection);
-        let size = if spent { SPENT_READ } else { READ_BUFFER };
-        let scratch = &mut self.scratch[..size];
-        match connection.on_ready(readable, writable, scratch, self.tick, spent) {
-            Fate::Unchanged => {}
-            fate => self.account(index, before, fate),
+        let scratch = &mut self.scratch[..self.read_size];
+        match connection.on_ready(readable, writable, scratch, self.tick, self.budget_spent) {
+            Fate::Unchanged => true,
+            fate => {
+                self.account(index, before, fate);
+                false
+            }
         }
     }
 
