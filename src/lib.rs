@@ -18,11 +18,9 @@ pub mod health;
 pub mod server;
 pub mod signals;
 
-mod connection;
 mod logging;
 mod net;
 mod reactor;
-mod timer;
 
 // Where they were before the config stack moved under `config`: Go durations are
 // printed in the logs of every module, and both binaries start through `startup`.

@@ -11,9 +11,11 @@
 
 mod accept;
 mod budget;
+mod connection;
 mod idle;
 mod shutdown;
 mod status;
+mod timer;
 
 use std::collections::VecDeque;
 use std::io;
@@ -25,12 +27,12 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::config::ServerConfig;
-use crate::connection::{Closing, Connection, Fate};
+use connection::{Closing, Connection, Fate};
 use crate::logging;
 use crate::net::{tcp_socket, with_context};
 use crate::reactor::{Events, Interest, Poller, Registered, level_poller};
 use crate::signals::SignalPipe;
-use crate::timer::Timer;
+use timer::Timer;
 
 /// Size of the one read buffer shared by all connections.
 const READ_BUFFER: usize = 64 * 1024;

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use super::{ACCEPT_BACKOFF, ACCEPT_ERROR_LOG_PERIOD, ACCEPTS_PER_TURN, FIXED_KEYS, Server};
-use crate::connection::Connection;
+use super::connection::Connection;
 use crate::net::is_transient;
 use crate::reactor::{Interest, Registered};
 

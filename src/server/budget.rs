@@ -9,7 +9,7 @@
 //! that does not adds little. NOTES "The memory budget" says why.
 
 use super::{Before, READ_BUFFER, SPENT_READ, Server};
-use crate::connection::{Closing, Phase};
+use super::connection::{Closing, Phase};
 
 /// Shedding stops once the bytes held are back to this fraction of the budget: a
 /// little below it, so that the next few reads do not each pay another pass.

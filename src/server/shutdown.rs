@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use super::{Before, Server};
-use crate::connection::Closing;
+use super::connection::Closing;
 use crate::duration;
 
 impl Server {
