@@ -90,23 +90,28 @@ def listening(port):
 class Server:
     """One running server process: started pinned or wrapped, stopped by pid only."""
 
-    def __init__(self, kind, port, tmp, *, logging=False, pin=True, wrap=(), ready_timeout=10):
+    def __init__(self, kind, port, tmp, *, logging=False, pin=True, wrap=(), ready_timeout=10,
+                 env=None, keep_log=False):
+        """env: settings of our server on top of the bench's; keep_log: its stdout to a file
+        at the level it has (WARN unless `logging`), for rows that wait on its log lines."""
         self.kind, self.port = kind, port
         self.log_path = None
-        env = dict(os.environ)
+        self.env = dict(os.environ)
+        self.config = None
         stdout = subprocess.DEVNULL
         if kind == "ours":
-            config = os.path.join(tmp, "empty.ini")
-            open(config, "w").close()
-            cmd = [OUR_BIN, "--config", config]
-            env.update(
+            self.config = os.path.join(tmp, "empty.ini")
+            open(self.config, "w").close()
+            cmd = [OUR_BIN, "--config", self.config]
+            self.env.update(
                 SERVER_PORT=str(port),
                 SERVER_BIND_IP="127.0.0.1",
                 SERVER_LISTEN_BACKLOG="16384",
                 SERVER_MAX_CONNECTIONS="20000",
                 LOGGING_LEVEL="INFO" if logging else "WARN",
             )
-            if logging:
+            self.env.update(env or {})
+            if logging or keep_log:
                 # A real file, not /dev/null: the cost of writing the log is part of the row.
                 self.log_path = os.path.join(tmp, f"server-{port}.log")
                 stdout = open(self.log_path, "wb")
@@ -115,7 +120,7 @@ class Server:
         else:
             cmd = [os.path.join(BENCH_BIN, kind.replace("-", "_")), str(port)]
         full = list(wrap) + (PIN if pin else []) + cmd
-        self.proc = subprocess.Popen(full, env=env, stdout=stdout, stderr=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(full, env=self.env, stdout=stdout, stderr=subprocess.DEVNULL,
                                      stdin=subprocess.DEVNULL)
         if stdout is not subprocess.DEVNULL:
             stdout.close()
@@ -404,6 +409,290 @@ def flood_rss(kind, tmp, conns=1000, each=4 << 20, secs=5.0):
         srv.terminate()
 
 
+def raise_nofile(want):
+    """Raises the soft descriptor limit to `want` (at most the hard one): this driver's own
+    sockets need it, and the servers it starts afterwards inherit it."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard not in (resource.RLIM_INFINITY, -1):
+        want = min(hard, want)
+    if want > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+def log_lines(srv, needle):
+    """The lines of a server's kept log (`keep_log`) that contain `needle`."""
+    with open(srv.log_path, errors="replace") as f:
+        return [line.rstrip("\n") for line in f if needle in line]
+
+
+def wait_log(srv, needles, timeout=10.0):
+    """The first logged line holding one of `needles`, or None after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for needle in needles:
+            found = log_lines(srv, needle)
+            if found:
+                return found[0]
+        if time.monotonic() > deadline or srv.proc.poll() is not None:
+            return None
+        time.sleep(0.02)
+
+
+def vm_hwm_kb(pid):
+    """Peak resident set of `pid` so far; None once it is gone (a zombie has none)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def status_probe(port, timeout=1.0):
+    """One round trip on our server's status socket, the path of `server --health-check`:
+    the abstract Unix socket `@tp0-server@<bind ip>:<port>` (src/health.rs), where the
+    loop writes one status line to each probe. Returns (ms or None, line or error)."""
+    t0 = time.perf_counter()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(f"\0tp0-server@127.0.0.1:{port}")
+            got = b""
+            while not got.endswith(b"\n") and len(got) < 1024:
+                chunk = s.recv(256)
+                if not chunk:
+                    break
+                got += chunk
+    except OSError as e:
+        return None, str(e)
+    line = got.decode(errors="replace").strip()
+    if not line.startswith("tp0-server | alive: yes"):
+        return None, f"not a status line: {line[:80]!r}"
+    return (time.perf_counter() - t0) * 1000, line
+
+
+def status_fields(line):
+    return dict(f.split(": ", 1) for f in line.split(" | ")[1:] if ": " in f)
+
+
+def probe_rtt(kind, tmp, conns=10000, flood_conns=10, probes=200, checks=20, flood_secs=8):
+    """Round trip of the liveness probe while the server is full, at its default cap of
+    `conns` connections, and `flood_conns` of them pipeline 16 × 512 B lines as fast as
+    they are echoed (the loop never idles): on the status socket itself, and as
+    `server --health-check` with the server's own configuration, exec included."""
+    raise_nofile(conns + 1024)
+    port = free_port()
+    srv = Server(kind, port, tmp, pin=False, env={"SERVER_MAX_CONNECTIONS": str(conns)})
+    holder = flood = None
+    try:
+        holder = Holder(port, conns - flood_conns)
+        flood = subprocess.Popen(
+            [LOADGEN, "--addr", f"127.0.0.1:{port}", "--conns", str(flood_conns), "--depth",
+             "16", "--size", "512", "--warmup", "0", "--duration", str(flood_secs)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            text=True)
+        # Measured from the moment the server says it is full, flood included.
+        deadline = time.monotonic() + 10
+        while True:
+            _, line = status_probe(port)
+            if status_fields(line).get("connections") == str(conns):
+                break
+            if time.monotonic() > deadline or flood.poll() is not None:
+                raise RuntimeError(f"not at {conns} connections: {line}")
+            time.sleep(0.02)
+        at_cap = line
+        rtts, failed = [], []
+        for _ in range(probes):
+            ms, line = status_probe(port)
+            if ms is None:
+                failed.append(line)
+            else:
+                rtts.append(ms)
+            time.sleep(0.01)
+        cmd = [OUR_BIN, "--health-check", "--config", srv.config]
+        check_ms = []
+        for _ in range(checks):
+            t0 = time.perf_counter()
+            r = subprocess.run(cmd, env=srv.env, capture_output=True, text=True, timeout=10,
+                               stdin=subprocess.DEVNULL)
+            check_ms.append((time.perf_counter() - t0) * 1000)
+            if r.returncode != 0:
+                failed.append(f"--health-check exit {r.returncode}: {r.stderr.strip()}")
+            time.sleep(0.05)
+        flooding = flood.poll() is None
+        out, _ = flood.communicate(timeout=flood_secs + 30)
+        lines = [l for l in out.splitlines() if l.startswith("{")]
+        res = json.loads(lines[-1]) if lines else {}
+        if not rtts:
+            raise RuntimeError(f"no probe answered: {failed[:1]}")
+        return {"p50_ms": statistics.median(rtts), "worst_ms": max(rtts), "probes": len(rtts),
+                "check_p50_ms": statistics.median(check_ms), "check_worst_ms": max(check_ms),
+                "checks": len(check_ms), "failed": failed, "flooding": flooding,
+                "flood_msgs_per_s": res.get("msgs_per_s"), "flood_errors": res.get("errors"),
+                "status": at_cap}
+    finally:
+        if flood is not None and flood.poll() is None:
+            flood.kill()
+            flood.wait(timeout=10)
+        if holder is not None:
+            holder.close()
+        srv.terminate()
+
+
+def drain_rss(kind, tmp, conns=1000, budget=32 << 20):
+    """RSS growth of the server from start to exit through a SIGTERM drain: `conns` peers
+    send 1 KiB lines until the server stops reading them and never read the echoes (4 KiB
+    receive buffers, so the echoes back up in the server), default settings (budget
+    SERVER_MAX_BUFFERED 32 MiB, SERVER_SHUTDOWN_GRACE 500 ms); then SIGTERM, the peak
+    sampled every 5 ms until the process is gone."""
+    raise_nofile(conns + 1024)
+    port = free_port()
+    srv = Server(kind, port, tmp, pin=False, keep_log=True)
+    peers = []
+    try:
+        time.sleep(0.1)
+        before = srv.rss_kb()
+        chunk = b"".join(f"line {i:04} ".encode().ljust(1023, b"x") + b"\n" for i in range(64))
+        for _ in range(conns):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+            s.connect(("127.0.0.1", port))
+            s.setblocking(False)
+            peers.append(s)
+        live, sent, spent_at = list(peers), 0, None
+        deadline, still = time.monotonic() + 20, 0
+        # Rounds until nothing moves (the server has stopped reading every peer) or for 2 s
+        # after the budget is spent: what still moves then goes to peers the server shed,
+        # whose input it reads only to drop it.
+        while still < 3 and time.monotonic() < deadline and (
+                spent_at is None or time.monotonic() < spent_at + 2):
+            if spent_at is None and log_lines(srv, "action: memory_budget | result: fail"):
+                spent_at = time.monotonic()
+            moved = False
+            for s in list(live):
+                try:
+                    while True:
+                        sent += s.send(chunk)
+                        moved = True
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    live.remove(s)  # cut by the server: it owes this peer nothing more
+            still = 0 if moved else still + 1
+            time.sleep(0.05)
+        spent = wait_log(srv, ["action: memory_budget | result: fail"], 10) is not None
+        serving_kb = vm_hwm_kb(srv.pid) or 0
+        pidfd = os.pidfd_open(srv.pid)
+        t0 = time.perf_counter()
+        os.kill(srv.pid, signal.SIGTERM)
+        peak, exited = serving_kb, False
+        try:
+            while time.perf_counter() - t0 < 20:
+                hwm = vm_hwm_kb(srv.pid)
+                if hwm is not None:
+                    peak = max(peak, hwm)
+                if select.select([pidfd], [], [], 0.005)[0]:
+                    exited = True
+                    break
+        finally:
+            os.close(pidfd)
+        took = (time.perf_counter() - t0) * 1000
+        if not exited:
+            srv.kill()
+            raise RuntimeError("no exit within 20 s of SIGTERM")
+        code = srv.proc.wait(timeout=10)
+        drain = (log_lines(srv, "action: drain | result:") or ["(no drain line)"])[-1]
+        shed = len(log_lines(srv, "action: shed_connection"))
+        return {"grown_kb": peak - before, "before_kb": before, "serving_kb": serving_kb,
+                "peak_kb": peak, "exit": code, "exit_ms": took, "sent_mb": sent / 1e6,
+                "budget_spent": spent, "budget_kb": budget // 1024,
+                # The log's ` | ` separators would split a table cell.
+                "drain": ", ".join(drain.split("action: ", 1)[-1].split(" | ")), "shed": shed}
+    finally:
+        for s in peers:
+            s.close()
+        srv.terminate()
+
+
+def hoard_latency(kind, tmp, hoarders=520, hoard=65000, lines=20, size=4096, segments=4):
+    """A good peer's echo latency for lines of `size` bytes sent in `segments` pieces 10 ms
+    apart, while `hoarders` peers each hold a `hoard`-byte line without its newline (more
+    than the default 32 MiB budget). After each line's first piece the hoarders the server
+    shed are replaced, so every line is held while the budget overflows again."""
+    raise_nofile(4 * hoarders + 1024)
+    port = free_port()
+    srv = Server(kind, port, tmp, pin=False, keep_log=True)
+    held, good, replaced = [], None, 0
+
+    def hoarder():
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"h" * hoard)
+        return s
+
+    def renew():
+        """Replaces the hoarders the server has shed (they read its FIN); returns how many."""
+        poller = select.poll()
+        for s in held:
+            poller.register(s, select.POLLIN)
+        gone = {fd for fd, _ in poller.poll(0)}
+        for s in [s for s in held if s.fileno() in gone]:
+            held.remove(s)
+            s.close()
+        for _ in range(len(gone)):
+            held.append(hoarder())
+        return len(gone)
+
+    try:
+        held.extend(hoarder() for _ in range(hoarders))
+        if kind == "ours" and wait_log(srv, ["action: shed_connection",
+                                             "action: memory_budget | result: fail"]) is None:
+            raise RuntimeError("the hoard did not reach the budget")
+        good = socket.create_connection(("127.0.0.1", port), timeout=5)
+        good.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        from_last, from_first = [], []
+        for i in range(lines):
+            head = f"good {i:03} ".encode()
+            line = head + bytes(b"abcdefghijklmnopqrstuvwxyz"[j % 26]
+                                for j in range(size - len(head))) + b"\n"
+            step = -(-len(line) // segments)
+            t_first = time.perf_counter()
+            for j in range(0, len(line), step):
+                if j:
+                    time.sleep(0.01)
+                good.sendall(line[j:j + step])
+                if j == 0:
+                    replaced += renew()
+            t_last = time.perf_counter()
+            got = b""
+            try:
+                while len(got) < len(line):
+                    chunk = good.recv(len(line) - len(got))
+                    if not chunk:
+                        raise RuntimeError(f"line {i}: the good peer was closed")
+                    got += chunk
+            except socket.timeout:
+                raise RuntimeError(f"line {i}: no echo within 5 s ({len(got)} bytes back)")
+            t_end = time.perf_counter()
+            if got != line:
+                raise RuntimeError(f"line {i}: echo mismatch")
+            from_last.append((t_end - t_last) * 1000)
+            from_first.append((t_end - t_first) * 1000)
+        shed = len(log_lines(srv, "action: shed_connection")) if kind == "ours" else 0
+        return {"p50_ms": statistics.median(from_last), "worst_ms": max(from_last),
+                "first_worst_ms": max(from_first), "lines": lines, "shed": shed,
+                "replaced": replaced, "rss_kb": srv.rss_kb()}
+    finally:
+        if good is not None:
+            good.close()
+        for s in held:
+            s.close()
+        srv.terminate()
+
+
 def callgrind_ir(kind, tmp, msgs):
     port = free_port()
     out = os.path.join(tmp, f"callgrind-{kind}-{msgs}.out")
@@ -589,6 +878,55 @@ def render(meta, servers, tp, extra):
                f"{f['sent_mb']:.0f} MB sent)",
                "≤ 32 MiB + 16 MiB", f["grown_kb"] <= 48 * 1024)
 
+    label = ("10,000 conns (the cap), 10 of them pipelining: liveness probe round trip "
+             "(ours only)")
+    p = extra.get("probe", {}).get("ours")
+    if p is not None:
+        if "error" in p:
+            simple(label, "ours", f"error: {p['error']}", "≤ 1 s, all pass", False)
+        else:
+            st = status_fields(p["status"])
+            ok = (not p["failed"] and p["flooding"] and p["check_worst_ms"] <= 1000
+                  and p["worst_ms"] <= 1000)
+            flood = (f"flood {p['flood_msgs_per_s'] or 0:,.0f} msg/s, "
+                     f"{p['flood_errors']} errors" if p["flooding"] else "flood ended early")
+            simple(label, "ours",
+                   f"status socket {p['p50_ms']:.2f} ms median, {p['worst_ms']:.1f} ms worst "
+                   f"over {p['probes']}; `server --health-check` {p['check_p50_ms']:.1f} ms "
+                   f"median, {p['check_worst_ms']:.1f} ms worst over {p['checks']} (exec "
+                   f"included); {len(p['failed'])} failed; status said connections: "
+                   f"{st.get('connections')}, accepting: {st.get('accepting')}; {flood}",
+                   "≤ 1 s, all pass", ok)
+    label = "1,000 peers flood without reading, then SIGTERM: RSS growth start → exit (ours only)"
+    d = extra.get("drain", {}).get("ours")
+    if d is not None:
+        if "error" in d:
+            simple(label, "ours", f"error: {d['error']}", "≤ 32 MiB + 16 MiB, exit 0", False)
+        else:
+            simple(label, "ours",
+                   f"{d['grown_kb'] / 1024:.1f} MiB ({d['before_kb']:,} → "
+                   f"{d['serving_kb']:,} KB peak serving → {d['peak_kb']:,} KB peak through "
+                   f"the drain; {d['sent_mb']:.0f} MB sent, {d['shed']} shed; exit {d['exit']} "
+                   f"{d['exit_ms']:.0f} ms after SIGTERM; {d['drain']})",
+                   "≤ 32 MiB + 16 MiB, exit 0",
+                   d["grown_kb"] <= d["budget_kb"] + 16 * 1024 and d["exit"] == 0
+                   and d["budget_spent"])
+    label = "520 peers hold 65,000 B unfinished lines: 4 KiB line in 4 segments, echo latency"
+    for name in servers:
+        h = extra.get("hoard", {}).get(name)
+        if h is None:
+            continue
+        if "error" in h:
+            simple(label, name, f"error: {h['error']}", "≤ 1 s from the first segment", False)
+            continue
+        shed = (f"; {h['shed']} hoarders shed, {h['replaced']} replaced" if name == "ours"
+                else "; nothing shed (no budget)")
+        simple(label, name,
+               f"{h['p50_ms']:.2f} ms median, {h['worst_ms']:.2f} ms worst from the last "
+               f"segment; {h['first_worst_ms']:.0f} ms worst from the first, over "
+               f"{h['lines']} lines{shed}; RSS {h['rss_kb']:,} KB",
+               "≤ 1 s from the first segment", h["first_worst_ms"] <= 1000)
+
     def syscall_row(sc):
         total = round(sum(v for k, v in sc.items() if k != "total"), 2)
         top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(sc.items(), key=lambda kv: -kv[1])
@@ -658,7 +996,7 @@ def main():
     p.add_argument("--small", type=int, default=2000, help="messages, small traced run")
     p.add_argument("--large", type=int, default=12000, help="messages, large traced run")
     p.add_argument("--skip", default="", help="comma-separated: throughput,rss,idle,sigterm,"
-                                              "burst,flood,instr,syscalls")
+                                              "burst,flood,probe,drain,hoard,instr,syscalls")
     p.add_argument("--output", default=os.path.join(HERE, "target", "bench.md"),
                    help="where the table is also written")
     p.add_argument("--chart", default=os.path.join(HERE, "bench.svg"),
@@ -683,8 +1021,8 @@ def main():
         "command": " ".join(shlex.quote(x) for x in sys.argv),
         "rounds": a.rounds, "duration": a.duration, "small": a.small, "large": a.large,
     }
-    extra = {"rss": {}, "idle": {}, "sigterm": {}, "burst": {}, "flood": {}, "instr": {},
-             "syscalls": {}}
+    extra = {"rss": {}, "idle": {}, "sigterm": {}, "burst": {}, "flood": {}, "probe": {},
+             "drain": {}, "hoard": {}, "instr": {}, "syscalls": {}}
     tp = {}
     with tempfile.TemporaryDirectory(prefix="tp0-bench-") as tmp:
         if "throughput" not in skip:
@@ -719,11 +1057,17 @@ def main():
                     extra["sigterm"][kind] = res
                 except (RuntimeError, OSError, subprocess.TimeoutExpired) as e:
                     extra["sigterm"][kind] = {"error": str(e)}
-        for what, fn, title in (("burst", connect_burst, "connect burst of 3,000"),
-                                ("flood", flood_rss, "RSS with 1,000 flooding peers")):
+        # The probe and the drain are ours only: the baselines have no status socket and
+        # SIGTERM kills them.
+        for what, fn, title, kinds in (
+                ("burst", connect_burst, "connect burst of 3,000", ("ours", "c")),
+                ("flood", flood_rss, "RSS with 1,000 flooding peers", ("ours", "c")),
+                ("probe", probe_rtt, "probe at 10,000 connections under a flood", ("ours",)),
+                ("drain", drain_rss, "RSS through the drain of 1,000 flooders", ("ours",)),
+                ("hoard", hoard_latency, "good peer among 520 hoarders", ("ours", "c"))):
             if what in skip:
                 continue
-            for kind in [k for k in ("ours", "c") if k in servers]:
+            for kind in [k for k in kinds if k in servers]:
                 log(f"{title}: {kind}")
                 try:
                     extra[what][kind] = fn(kind, tmp)
