@@ -27,11 +27,11 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::config::ServerConfig;
-use connection::{Closing, Connection, Fate};
 use crate::logging;
 use crate::net::{tcp_socket, with_context};
 use crate::reactor::{Events, Interest, Poller, Registered, level_poller};
 use crate::signals::SignalPipe;
+use connection::{Closing, Connection, Fate};
 use timer::Timer;
 
 /// Size of the one read buffer shared by all connections.

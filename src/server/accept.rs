@@ -5,8 +5,8 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
-use super::{ACCEPT_BACKOFF, ACCEPT_ERROR_LOG_PERIOD, ACCEPTS_PER_TURN, FIXED_KEYS, Server};
 use super::connection::Connection;
+use super::{ACCEPT_BACKOFF, ACCEPT_ERROR_LOG_PERIOD, ACCEPTS_PER_TURN, FIXED_KEYS, Server};
 use crate::net::is_transient;
 use crate::reactor::{Interest, Registered};
 

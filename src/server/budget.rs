@@ -8,8 +8,8 @@
 //! `SPENT_READ`, so an echo that goes straight through is served at once and one
 //! that does not adds little. NOTES "The memory budget" says why.
 
-use super::{Before, READ_BUFFER, SPENT_READ, Server};
 use super::connection::{Closing, Phase};
+use super::{Before, READ_BUFFER, SPENT_READ, Server};
 
 /// Shedding stops once the bytes held are back to this fraction of the budget: a
 /// little below it, so that the next few reads do not each pay another pass.
@@ -29,18 +29,24 @@ impl Server {
 
     /// Over the budget: ends the input of the connections holding the largest
     /// unterminated lines, `keep` (the one that just grew) excepted, until the sum
-    /// is back to `SHED_TARGET` of the budget or no other line is left to shed.
+    /// is back to `SHED_TARGET` of the budget. Nothing is shed when all those lines
+    /// together could not bring it back there.
     fn shed_hoarders(&mut self, keep: usize) {
         let target = self.max_buffered / SHED_TARGET.1 * SHED_TARGET.0;
         let mut hoarders: Vec<(usize, usize)> = self
             .peers
             .iter()
             .filter(|&(index, c)| index != keep && c.phase() == Phase::Open)
-            // Mostly an unfinished line: a peer that mostly holds echoes it does not
-            // read is paused below, not shed (NOTES "The memory budget").
-            .filter(|(_, c)| c.partial_held() > c.held() - c.partial_held())
+            .filter(|(_, c)| c.partial_held() > 0)
             .map(|(index, c)| (c.partial_held(), index))
             .collect();
+        // When echoes that peers do not read are what holds the budget, shedding lines
+        // would cost those peers their input and free too little: they are paused
+        // instead (NOTES "The memory budget").
+        let sheddable: usize = hoarders.iter().map(|&(partial, _)| partial).sum();
+        if self.buffered.saturating_sub(sheddable) > target {
+            return;
+        }
         hoarders.sort_unstable_by(|a, b| b.cmp(a));
         for (partial, index) in hoarders {
             if self.buffered <= target {

@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use super::{Before, Server};
 use super::connection::{Closing, Phase};
+use super::{Before, Server};
 
 /// Sweeps per idle timeout: a connection is closed after between 4 and 5 sweep
 /// intervals without progress, i.e. 1 to 1.25 times `SERVER_IDLE_TIMEOUT`.

@@ -6,8 +6,8 @@
 
 use std::time::Instant;
 
-use super::{Before, Server};
 use super::connection::Closing;
+use super::{Before, Server};
 use crate::duration;
 
 impl Server {
