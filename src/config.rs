@@ -100,11 +100,10 @@ impl ServerConfig {
         };
         // A line the limit admits but the budget cannot hold would never be echoed.
         if config.max_line_bytes > config.max_buffered {
-            let budget = layers
-                .blame(budget, config.max_buffered, String::new())?
-                .setting();
+            let held = layers.blame(budget, config.max_buffered, String::new())?;
             let reason = format!(
-                "a line this long cannot be held within {budget}; lower the line limit or raise the budget"
+                "a line this long cannot be held within {}; lower the line limit or raise the budget",
+                held.setting()
             );
             return Err(layers.blame(line, config.max_line_bytes, reason)?);
         }

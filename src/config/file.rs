@@ -57,10 +57,7 @@ pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sectio
         |key: &str, value, reason| ConfigError::new(key, value, Origin::File(path.into()), reason);
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|error| {
-        let line = 1 + bytes[..error.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
+        let line = bytes[..error.valid_up_to()].split(|&b| b == b'\n').count();
         refuse(&format!("line {line}"), None, "is not valid UTF-8".into())
     })?;
     // The crate's other defaults are Python's: names lower-cased, `[DEFAULT]` (in
@@ -74,9 +71,8 @@ pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sectio
         .map_err(|reason| refuse("INI syntax", None, reason))?;
     // The map has no order: its names are checked in the order they were written.
     for (line, section, key) in names(text, path)? {
-        let value = key
-            .as_ref()
-            .and_then(|key| sections.get(&section)?.get(key)?.clone());
+        let keys = sections.get(&section);
+        let value = key.as_ref().and_then(|key| keys?.get(key)?.clone());
         let reason = match &key {
             None if section != DEFAULT && !known.iter().any(|&(s, _)| s == section) => {
                 "unknown section"
@@ -92,8 +88,8 @@ pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sectio
 }
 
 /// The one pass over the raw text, for what the map no longer shows: the order of
-/// the names, and their second writings, which the crate keeps and strict mode
-/// refuses. Lines are read as the crate reads them (it has accepted the text).
+/// the names, and a second writing of one (the crate keeps the last, strict mode
+/// refuses it). Lines are read as the crate reads them (it has accepted the text).
 /// Each name is a section (no key) or a key in it, after the line it is on.
 fn names(text: &str, path: &Path) -> Result<Vec<(usize, String, Option<String>)>, ConfigError> {
     let mut section = DEFAULT.to_string();
