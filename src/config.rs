@@ -15,20 +15,19 @@ use std::time::Duration;
 
 use log::LevelFilter;
 
+use file::DEFAULT;
 pub use layers::{ConfigError, EnvLookup, Origin};
 use layers::{ConfigKey, ConfigPath, Layers};
 use values::{parse_address, parse_duration, parse_host, parse_id, parse_in_range, parse_level};
 
-/// The server's settings (README, "Server keys"), with the built-in defaults of
-/// [`ServerConfig::default`].
+/// The server's settings (README, "Server keys").
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     /// TCP port to listen on; 0 lets the system pick one (the `listen` line shows it).
     pub port: u16,
-    /// The name clients use to reach the server (the course's `SERVER_IP`); shown
-    /// at start, not used for binding.
+    /// The name clients use to reach the server; shown at start, not used for binding.
     pub ip: String,
-    /// The address to bind; all interfaces by default.
+    /// The address to bind.
     pub bind_ip: IpAddr,
     /// Passed to listen(2).
     pub listen_backlog: i32,
@@ -36,8 +35,7 @@ pub struct ServerConfig {
     pub logging_level: LevelFilter,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
-    /// Longest accepted line, newline excluded; never above `max_buffered`, so
-    /// that every line the limit admits can be held.
+    /// Longest accepted line, newline excluded; never above `max_buffered`.
     pub max_line_bytes: usize,
     /// Upper bound of the drain at shutdown, against peers that never read.
     pub shutdown_grace: Duration,
@@ -46,26 +44,6 @@ pub struct ServerConfig {
     /// A connection with no byte in or out for this long is closed; zero never.
     pub idle_timeout: Duration,
 }
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            port: 12345,
-            ip: "server".into(),
-            bind_ip: IpAddr::from([0, 0, 0, 0]),
-            listen_backlog: 5,
-            logging_level: LevelFilter::Info,
-            max_connections: 10_000,
-            max_line_bytes: 64 * 1024,
-            shutdown_grace: Duration::from_millis(500),
-            max_buffered: 32 * 1024 * 1024,
-            idle_timeout: Duration::from_secs(60),
-        }
-    }
-}
-
-/// The section of the keys before any section, and of `[DEFAULT]`.
-const DEFAULT: &str = "default";
 
 /// In the order of the fields, as `from_layers` takes them apart.
 const SERVER_KEYS: [ConfigKey; 10] = [
@@ -94,40 +72,38 @@ impl ServerConfig {
         Self::from_layers(&Layers::from_bytes(path, bytes, &SERVER_KEYS, &|_| None)?)
     }
 
-    /// The typed configuration from the environment over the file.
+    /// The typed configuration from the environment over the file over the
+    /// built-in defaults, which are written here only.
     fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
         let [port, ip, bind_ip, backlog, level, ..] = &SERVER_KEYS;
         let [.., connections, line, grace, budget, idle] = &SERVER_KEYS;
-        let d = ServerConfig::default();
-        let int = |key, default: usize, low, high| {
-            let default = default as u64;
-            let n = layers.parse_or(key, default, |v| parse_in_range(v, low, high))?;
-            Ok::<_, ConfigError>(n as usize) // in range, so it fits
+        // Each range fits the field's type, so the casts below never cut.
+        let int = |key, default, low, high| {
+            layers.parse_or(key, default, |v| parse_in_range(v, low, high))
         };
         let config = ServerConfig {
-            port: int(port, d.port.into(), 0, u16::MAX.into())? as u16,
-            ip: layers.parse_or(ip, d.ip, parse_host)?,
-            bind_ip: layers.parse_or(bind_ip, d.bind_ip, |v| {
+            port: int(port, 12345, 0, u16::MAX.into())? as u16,
+            ip: layers.parse_or(ip, "server".into(), parse_host)?,
+            bind_ip: layers.parse_or(bind_ip, IpAddr::from([0, 0, 0, 0]), |v| {
                 v.parse()
                     .map_err(|_| "expected an IPv4 or IPv6 address such as 0.0.0.0".into())
             })?,
-            listen_backlog: int(backlog, d.listen_backlog as usize, 1, 65_535)? as i32,
-            logging_level: layers.parse_or(level, d.logging_level, parse_level)?,
-            max_connections: int(connections, d.max_connections, 1, 1_000_000)?,
-            max_line_bytes: int(line, d.max_line_bytes, 1, 16 * 1024 * 1024)?,
-            shutdown_grace: layers.parse_or(grace, d.shutdown_grace, |v| {
+            listen_backlog: int(backlog, 5, 1, 65_535)? as i32,
+            logging_level: layers.parse_or(level, LevelFilter::Info, parse_level)?,
+            max_connections: int(connections, 10_000, 1, 1_000_000)? as usize,
+            max_line_bytes: int(line, 64 * 1024, 1, 16 * 1024 * 1024)? as usize,
+            shutdown_grace: layers.parse_or(grace, Duration::from_millis(500), |v| {
                 parse_duration(v, Duration::from_secs(3600))
             })?,
-            max_buffered: int(budget, d.max_buffered, 64 * 1024, 1 << 40)?,
-            idle_timeout: layers
-                .parse_or(idle, d.idle_timeout, |v| parse_duration(v, duration::MAX))?,
+            max_buffered: int(budget, 32 * 1024 * 1024, 64 * 1024, 1 << 40)? as usize,
+            idle_timeout: layers.parse_or(idle, Duration::from_secs(60), duration::parse)?,
         };
         // A line the limit admits but the budget cannot hold would never be echoed.
         if config.max_line_bytes > config.max_buffered {
-            let budget = layers.blame(budget, config.max_buffered, String::new())?;
+            let held = layers.blame(budget, config.max_buffered, String::new())?;
             let reason = format!(
                 "a line this long cannot be held within {}; lower the line limit or raise the budget",
-                budget.setting()
+                held.setting()
             );
             return Err(layers.blame(line, config.max_line_bytes, reason)?);
         }
@@ -148,18 +124,6 @@ pub struct ClientConfig {
     pub loop_period: Duration,
     /// Records below this level are not written.
     pub log_level: LevelFilter,
-}
-
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            id: "1".into(),
-            server_address: "server:12345".into(),
-            loop_amount: 5,
-            loop_period: Duration::from_secs(5),
-            log_level: LevelFilter::Info,
-        }
-    }
 }
 
 /// In the order of the fields, as `from_layers` takes them apart.
@@ -184,20 +148,49 @@ impl ClientConfig {
         Self::from_layers(&Layers::from_bytes(path, bytes, &CLIENT_KEYS, &|_| None)?)
     }
 
-    /// The typed configuration from the environment over the file.
+    /// As [`ServerConfig::from_layers`].
     fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
         let [id, address, amount, period, level] = &CLIENT_KEYS;
-        let d = ClientConfig::default();
         Ok(ClientConfig {
-            id: layers.parse_or(id, d.id, parse_id)?,
-            server_address: layers.parse_or(address, d.server_address, parse_address)?,
-            loop_amount: layers.parse_or(amount, d.loop_amount, |v| {
-                parse_in_range(v, 0, u32::MAX.into())
-            })?,
-            loop_period: layers
-                .parse_or(period, d.loop_period, |v| parse_duration(v, duration::MAX))?,
-            log_level: layers.parse_or(level, d.log_level, parse_level)?,
+            id: layers.parse_or(id, "1".into(), parse_id)?,
+            server_address: layers.parse_or(address, "server:12345".into(), parse_address)?,
+            loop_amount: layers.parse_or(amount, 5, |v| parse_in_range(v, 0, u32::MAX.into()))?,
+            loop_period: layers.parse_or(period, Duration::from_secs(5), duration::parse)?,
+            log_level: layers.parse_or(level, LevelFilter::Info, parse_level)?,
         })
+    }
+}
+
+// The built-in defaults are written once, in the `from_layers` above; these lists
+// of them are what the tests expect of an empty file and no environment.
+#[cfg(test)]
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            port: 12345,
+            ip: "server".into(),
+            bind_ip: IpAddr::from([0, 0, 0, 0]),
+            listen_backlog: 5,
+            logging_level: LevelFilter::Info,
+            max_connections: 10_000,
+            max_line_bytes: 64 * 1024,
+            shutdown_grace: Duration::from_millis(500),
+            max_buffered: 32 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            id: "1".into(),
+            server_address: "server:12345".into(),
+            loop_amount: 5,
+            loop_period: Duration::from_secs(5),
+            log_level: LevelFilter::Info,
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-const UNITS: [(&str, u128); 9] = [
+const UNITS: [(&str, u128); 8] = [
     ("ns", 1),
     ("us", 1_000),
     ("µs", 1_000),
@@ -14,17 +14,13 @@ const UNITS: [(&str, u128); 9] = [
     ("s", 1_000_000_000),
     ("m", 60_000_000_000),
     ("h", 3_600_000_000_000),
-    ("d", 0), // listed only to give a precise error: Go has no day unit
 ];
 
 /// The longest duration any setting accepts.
 pub const MAX: Duration = Duration::from_secs(24 * 3600);
 
-/// Parses a non-negative Go duration of at most [`MAX`], such as `1h2m3.5s` or `0`.
-///
-/// # Errors
-/// A message saying what is wrong with the text (empty, missing unit, unknown
-/// unit, a sign, longer than [`MAX`]).
+/// Parses a non-negative Go duration of at most [`MAX`], such as `1h2m3.5s` or `0`,
+/// or says what is wrong with the text.
 pub fn parse(text: &str) -> Result<Duration, String> {
     let body = text.trim();
     // Go takes a sign; README's rule for durations does not.
@@ -46,33 +42,30 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         }
         let (unit, next) = after.split_at(after.find(digit).unwrap_or(after.len()));
         let scale = match UNITS.iter().find(|(name, _)| *name == unit) {
-            Some((_, scale)) if *scale > 0 => *scale,
-            _ if unit.is_empty() => {
+            Some(&(_, scale)) => scale,
+            None if unit.is_empty() => {
                 return Err(format!(
                     "missing unit after `{number}` (ns, us, ms, s, m, h)"
                 ));
             }
-            _ => return Err(format!("unknown unit `{unit}` (ns, us, ms, s, m, h)")),
+            None => return Err(format!("unknown unit `{unit}` (ns, us, ms, s, m, h)")),
         };
         total = total
             .checked_add(scaled(number, scale)?)
             .ok_or_else(too_large)?;
         rest = next;
     }
-    if total > MAX.as_nanos() {
-        return Err(too_large());
+    match u64::try_from(total) {
+        Ok(nanos) if total <= MAX.as_nanos() => Ok(Duration::from_nanos(nanos)),
+        _ => Err(too_large()),
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| too_large())?;
-    let nanos = u32::try_from(total % 1_000_000_000).map_err(|_| too_large())?;
-    Ok(Duration::new(secs, nanos))
 }
 
 fn scaled(number: &str, scale: u128) -> Result<u128, String> {
     let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let whole: u128 = if whole.is_empty() {
-        0
-    } else {
-        whole.parse().map_err(|_| too_large())?
+    let whole: u128 = match whole {
+        "" => 0, // `.5s`
+        digits => digits.parse().map_err(|_| too_large())?,
     };
     let mut value = whole.checked_mul(scale).ok_or_else(too_large)?;
     // Digits past nanosecond precision are dropped, as Go does.
@@ -116,8 +109,7 @@ pub fn format(duration: Duration) -> String {
 
 /// `value / scale` with the fraction written only as far as it is non-zero.
 fn decimal(value: u128, scale: u128) -> String {
-    let whole = value / scale;
-    let fraction = value % scale;
+    let (whole, fraction) = (value / scale, value % scale);
     if fraction == 0 {
         return whole.to_string();
     }

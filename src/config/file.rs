@@ -3,7 +3,7 @@
 //! strict mode refuses and the crate accepts is refused here (README, "Rules for
 //! config files, arguments and values").
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
@@ -18,6 +18,9 @@ pub const MAX_BYTES: u64 = 1024 * 1024;
 
 /// An INI file as configparser reads it: section → key → value.
 pub type Sections = HashMap<String, HashMap<String, Option<String>>>;
+
+/// The section of the keys before any section, and of `[DEFAULT]`.
+pub const DEFAULT: &str = "default";
 
 /// The whole file at `path`, `None` if there is none, or why it cannot be used.
 /// What would block or never end is refused: a FIFO blocks `open` until a writer
@@ -37,10 +40,8 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
         return Err("is a socket, not a file".into());
     }
     let mut bytes = Vec::new();
-    let file = File::open(path).map_err(cannot)?;
-    file.take(MAX_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
+    let mut file = File::open(path).map_err(cannot)?.take(MAX_BYTES + 1);
+    file.read_to_end(&mut bytes).map_err(cannot)?;
     if bytes.len() as u64 > MAX_BYTES {
         return Err(format!(
             "is larger than the limit of {MAX_BYTES} bytes (1 MiB)"
@@ -52,15 +53,12 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
 /// The text of the file at `path` as Python's `configparser` reads it with
 /// `strict=True`, holding only the `known` sections and `(section, key)` pairs.
 pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sections, ConfigError> {
-    let origin = || Origin::File(path.to_path_buf());
-    let refuse = |key: String, value, reason| ConfigError::new(&key, value, origin(), reason);
+    let refuse =
+        |key: &str, value, reason| ConfigError::new(key, value, Origin::File(path.into()), reason);
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|error| {
-        let line = 1 + bytes[..error.valid_up_to()]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        refuse(format!("line {line}"), None, "is not valid UTF-8".into())
+        let line = bytes[..error.valid_up_to()].split(|&b| b == b'\n').count();
+        refuse(&format!("line {line}"), None, "is not valid UTF-8".into())
     })?;
     // The crate's other defaults are Python's: names lower-cased, `[DEFAULT]` (in
     // any case) also holding the keys before any section, no fall-back to it.
@@ -70,85 +68,65 @@ pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sectio
     syntax.multiline = false;
     let sections = Ini::new_from_defaults(syntax)
         .read(text.to_string())
-        .map_err(|reason| refuse("INI syntax".into(), None, reason))?;
-    let lines = first_lines(text).map_err(|(key, value, reason)| refuse(key, value, reason))?;
-    // The map has no order: of its faults, the one written first is named.
-    let mut first: Option<(Option<usize>, ConfigError)> = None;
-    let mut fault = |name: Name, value: Option<String>, reason: &str| {
-        let line = lines.get(&name).copied();
-        if first.as_ref().is_none_or(|(earliest, _)| line < *earliest) {
-            let at = line.map_or(String::new(), |line| format!(" (line {line})"));
-            let key = qualified(&name.0, name.1.as_deref().unwrap_or(""));
-            first = Some((line, refuse(key, value, format!("{reason}{at}"))));
-        }
-    };
-    for (section, keys) in &sections {
-        if section != "default" && !known.iter().any(|(known, _)| known == section) {
-            fault((section.clone(), None), None, "unknown section");
-            continue;
-        }
-        for (key, value) in keys {
-            let name = (section.clone(), Some(key.clone()));
-            if !known.contains(&(section.as_str(), key.as_str())) {
-                fault(name, value.clone(), "unknown key");
-            } else if value.is_none() {
-                fault(name, None, "has no value (write key = value)");
+        .map_err(|reason| refuse("INI syntax", None, reason))?;
+    // The map has no order: its names are checked in the order they were written.
+    for (line, section, key) in names(text, path)? {
+        let keys = sections.get(&section);
+        let value = key.as_ref().and_then(|key| keys?.get(key)?.clone());
+        let reason = match &key {
+            None if section != DEFAULT && !known.iter().any(|&(s, _)| s == section) => {
+                "unknown section"
             }
-        }
+            Some(key) if !known.contains(&(section.as_str(), key.as_str())) => "unknown key",
+            Some(_) if value.is_none() => "has no value (write key = value)",
+            _ => continue,
+        };
+        let name = qualified(&section, key.as_deref().unwrap_or(""));
+        return Err(refuse(&name, value, format!("{reason} (line {line})")));
     }
-    match first {
-        Some((_, error)) => Err(error),
-        None => Ok(sections),
-    }
+    Ok(sections)
 }
 
-/// A section (`None`) or a key in a section, lower case, as the crate names them.
-type Name = (String, Option<String>);
-
-/// The one pass over the raw text, for what the map no longer shows: the crate
-/// keeps the last writing of a section or key, strict mode refuses the second.
-/// Lines are read as the crate reads them (it has accepted the text); the line
-/// of each name is kept for the messages.
-fn first_lines(text: &str) -> Result<HashMap<Name, usize>, (String, Option<String>, String)> {
-    let mut section = "default".to_string();
-    let mut lines = HashMap::new();
+/// The one pass over the raw text, for what the map no longer shows: the order of
+/// the names, and a second writing of one (the crate keeps the last, strict mode
+/// refuses it). Lines are read as the crate reads them (it has accepted the text).
+/// Each name is a section (no key) or a key in it, after the line it is on.
+fn names(text: &str, path: &Path) -> Result<Vec<(usize, String, Option<String>)>, ConfigError> {
+    let mut section = DEFAULT.to_string();
+    let (mut names, mut seen) = (Vec::new(), HashSet::new());
     for (number, line) in (1..).zip(text.lines()) {
         let line = line.trim();
         if line.is_empty() || line.starts_with(['#', ';']) {
             continue;
         }
-        let (name, shown, value) = if let Some(header) = line.strip_prefix('[') {
-            let header = header
-                .rfind(']')
-                .map_or(header, |end| &header[..end])
-                .trim();
+        let (key, shown, value) = if let Some(header) = line.strip_prefix('[') {
+            let end = header.rfind(']').unwrap_or(header.len());
+            let header = header[..end].trim();
             section = header.to_lowercase();
-            ((section.clone(), None), format!("[{header}]"), None)
+            (None, format!("[{header}]"), None)
         } else {
             let (key, value) = line
                 .split_once(['=', ':'])
-                .map_or((line, None), |(k, v)| (k, Some(v)));
+                .map_or((line, None), |(k, v)| (k, Some(v.trim().to_string())));
             let key = key.trim().to_lowercase();
-            let shown = qualified(&section, &key);
-            (
-                (section.clone(), Some(key)),
-                shown,
-                value.map(|v| v.trim().to_string()),
-            )
+            (Some(key.clone()), qualified(&section, &key), value)
         };
-        let what = if name.1.is_some() { "key" } else { "section" };
-        if lines.insert(name, number).is_some() {
-            return Err((shown, value, format!("{what} given twice (line {number})")));
+        if !seen.insert((section.clone(), key.clone())) {
+            let what = if key.is_some() { "key" } else { "section" };
+            let reason = format!("{what} given twice (line {number})");
+            let origin = Origin::File(path.into());
+            return Err(ConfigError::new(&shown, value, origin, reason));
         }
+        names.push((number, section.clone(), key));
     }
-    Ok(lines)
+    Ok(names)
 }
 
 /// How a name is shown in messages: `[server] address`, a bare key in the default
 /// section, `[server]` for a section itself (an empty `name`).
 pub fn qualified(section: &str, name: &str) -> String {
     match (section, name) {
-        ("default", name) => name.to_string(),
+        (DEFAULT, name) => name.to_string(),
         (section, "") => format!("[{section}]"),
         (section, name) => format!("[{section}] {name}"),
     }

@@ -82,7 +82,6 @@ fn utf8(text: &OsStr, key: &str, origin: &Origin) -> Result<String, ConfigError>
 }
 
 /// One value as written, and where.
-#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Setting {
     pub value: String,
     pub origin: Origin,
@@ -91,10 +90,8 @@ pub struct Setting {
 /// Reads the environment (as `std::env::var_os`); a function so tests can pass a map.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
-/// A setting's two names: its key in a section of the file (lower case, as
-/// configparser gives them; `default` also holds the keys before any section),
-/// and the environment variable that overrides it.
-#[derive(Clone, Copy, Debug)]
+/// A setting's two names: its key in a section of the file (lower case, as the
+/// crate gives them), and the environment variable that overrides it.
 pub struct ConfigKey {
     pub section: &'static str,
     pub name: &'static str,
@@ -108,7 +105,7 @@ impl ConfigKey {
 }
 
 /// Which config file to read; one named explicitly (with its origin) must exist.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct ConfigPath {
     pub path: PathBuf,
     pub explicit: Option<Origin>,
@@ -133,16 +130,12 @@ impl ConfigPath {
             .collect::<Result<Vec<_>, _>>()?;
         let (mut chosen, mut rest) = (None, args.iter());
         while let Some(arg) = rest.next() {
-            if arg == "--config" {
-                let path = rest
-                    .next()
-                    .ok_or_else(|| usage(arg, None, "expects a path"))?;
-                chosen = Some(path.as_str());
-            } else if let Some(path) = arg.strip_prefix("--config=") {
-                chosen = Some(path);
-            } else {
-                return Err(usage("argument", Some(arg), "unknown argument"));
-            }
+            let path = match arg.strip_prefix("--config=") {
+                Some(path) => Some(path),
+                None if arg == "--config" => rest.next().map(String::as_str),
+                None => return Err(usage("argument", Some(arg), "unknown argument")),
+            };
+            chosen = Some(path.ok_or_else(|| usage(arg, None, "expects a path"))?);
         }
         let (path, explicit) = match (chosen, env(env_name).filter(|path| !path.is_empty())) {
             (Some(path), _) => (path.to_string(), Some(Origin::Args)),
@@ -203,14 +196,11 @@ impl<'a> Layers<'a> {
             let value = utf8(&value, key.env, &origin)?;
             return Ok(Some(Setting { value, origin }));
         }
-        let Some((path, sections)) = &self.file else {
-            return Ok(None);
-        };
-        let value = sections
-            .get(key.section)
-            .and_then(|keys| keys.get(key.name)?.clone());
-        let origin = Origin::File(path.clone());
-        Ok(value.map(|value| Setting { value, origin }))
+        Ok(self.file.as_ref().and_then(|(path, sections)| {
+            let value = sections.get(key.section)?.get(key.name)?.clone()?;
+            let origin = Origin::File(path.clone());
+            Some(Setting { value, origin })
+        }))
     }
 
     /// `key` (trimmed) through `parse`, or `default` when it is set nowhere; the
@@ -235,11 +225,8 @@ impl<'a> Layers<'a> {
         default: impl fmt::Display,
         reason: String,
     ) -> Result<ConfigError, ConfigError> {
-        let value = default.to_string();
-        let setting = self.get(key)?.unwrap_or(Setting {
-            value,
-            origin: Origin::Default,
-        });
+        let (value, origin) = (default.to_string(), Origin::Default);
+        let setting = self.get(key)?.unwrap_or(Setting { value, origin });
         Ok(blame(key, setting, reason))
     }
 }

@@ -17,10 +17,8 @@ pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 
 /// Loads the configuration from the command line and the environment, then starts
-/// logging at the level `level_of` picks from it.
-///
-/// # Errors
-/// The exit code to end with; the reason was printed on stderr.
+/// logging at the level `level_of` picks from it; else the exit code to end with,
+/// the reason printed on stderr.
 pub fn configure<C>(
     program: &str,
     load: impl FnOnce(&[OsString], EnvLookup<'_>) -> Result<C, ConfigError>,

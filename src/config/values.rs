@@ -8,34 +8,25 @@ use log::LevelFilter;
 use super::duration;
 use crate::escape;
 
-/// The one rule for every integer key: decimal digits only, after trimming the
-/// surrounding spaces (done by `parse_or`), within `low..=high`. No sign, not even
-/// `+`, and no empty value: an unset key is written by leaving it out.
+/// The one rule for every integer key: decimal digits only (no sign, not even `+`),
+/// within `low..=high`; `parse_or` has trimmed the spaces around them.
 pub(crate) fn parse_in_range(text: &str, low: u64, high: u64) -> Result<u64, String> {
-    let expected = || format!("expected a whole number from {low} to {high}");
-    if text.is_empty() {
-        return Err(format!("empty value: {}", expected()));
-    }
-    if text.starts_with(['+', '-']) {
-        return Err(format!("signs are not allowed: {}", expected()));
-    }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(expected());
-    }
-    match text.parse::<u64>() {
-        Ok(n) if (low..=high).contains(&n) => Ok(n),
-        _ => Err(format!("out of range: {}", expected())),
-    }
+    let problem = match text.parse::<u64>() {
+        _ if text.is_empty() => "empty value: ",
+        _ if text.starts_with(['+', '-']) => "signs are not allowed: ",
+        _ if !text.bytes().all(|b| b.is_ascii_digit()) => "",
+        Ok(n) if (low..=high).contains(&n) => return Ok(n),
+        _ => "out of range: ",
+    };
+    let expected = format!("expected a whole number from {low} to {high}");
+    Err(format!("{problem}{expected}"))
 }
 
 /// A Go duration of at most `most` (itself at most [`duration::MAX`]).
 pub(crate) fn parse_duration(text: &str, most: Duration) -> Result<Duration, String> {
-    let value = duration::parse(text)?;
+    let (value, longest) = (duration::parse(text)?, duration::format(most));
     if value > most {
-        return Err(format!(
-            "longer than the maximum of {}",
-            duration::format(most)
-        ));
+        return Err(format!("longer than the maximum of {longest}"));
     }
     Ok(value)
 }
