@@ -7,6 +7,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
@@ -812,4 +813,34 @@ pub fn small_window_peer(addr: SocketAddr, send_buffer: usize) -> TcpStream {
     socket.connect(&addr.into()).expect("connect");
     socket.set_nonblocking(true).expect("non-blocking");
     socket.into()
+}
+
+/// A blocking peer with 1 KiB segments and a 4 KiB receive window, so that what the server
+/// owes it waits in the server rather than in the kernel. The kernel sizes the server's
+/// send buffer by the segment size: toward loopback's 64 KiB segments it takes megabytes
+/// at once (a slow reader then drains them with no write from the server, which sees it
+/// idle); toward this peer, a small part of that.
+pub fn narrow_peer(addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mss: libc::c_int = 1024;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes at the pointer, which points at
+    // `mss`, alive through the call; the descriptor is the socket just made.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&raw const mss).cast(),
+            libc::socklen_t::try_from(size_of::<libc::c_int>()).expect("socklen"),
+        )
+    };
+    assert_eq!(rc, 0, "TCP_MAXSEG: {}", io::Error::last_os_error());
+    socket.connect(&addr.into()).expect("connect");
+    let stream = TcpStream::from(socket);
+    stream.set_nodelay(true).expect("nodelay");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream.set_write_timeout(Some(WAIT)).expect("write timeout");
+    stream
 }
