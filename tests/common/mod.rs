@@ -778,6 +778,27 @@ pub fn wakeups(pid: i32) -> u64 {
         .sum()
 }
 
+/// Time the threads of `pid` spent runnable but waiting for a CPU (the run delay, second
+/// field of each task's `schedstat`): what a loaded machine adds to a wall-clock time.
+pub fn cpu_wait(pid: i32) -> Duration {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    // A thread that ended meanwhile has no file left to read: it waits no more.
+    tasks
+        .filter_map(|task| run_delay(&task.ok()?.path().join("schedstat")))
+        .sum()
+}
+
+/// Like [`cpu_wait`], for the calling thread.
+pub fn own_cpu_wait() -> Duration {
+    run_delay(Path::new("/proc/thread-self/schedstat")).expect("read /proc/thread-self/schedstat")
+}
+
+fn run_delay(schedstat: &Path) -> Option<Duration> {
+    let text = fs::read_to_string(schedstat).ok()?;
+    let ns = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 /// A server on 127.0.0.1 at WARN (so a flood's receive lines do not bury the lines a
 /// test waits for), with `env` on top, and its first connection: the port is fixed
 /// beforehand and learnt to be open by connecting, as nothing is logged at WARN.
