@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{WAIT, ping, status_kib};
+use common::{WAIT, cpu_wait, own_cpu_wait, ping, status_kib};
 use socket2::Socket;
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -44,16 +44,25 @@ fn flooders_and_partial_lines_stay_within_the_budget_and_others_are_served() {
     ping(&mut pinger, b"warm up\n");
     let baseline = status_kib(server.pid(), "VmRSS");
 
-    // A ping-pong peer alongside, timing every round trip until told to stop.
+    // A ping-pong peer alongside, timing every round trip until told to stop, less the
+    // time the server and this thread spent runnable but waiting for a CPU: on a loaded
+    // 2-core machine that wait alone passes 100 ms (twelve busy loops beside this test:
+    // worst round trip 102 to 144 ms in 3 runs of 5, 3 to 10 ms without the wait). Time
+    // the server spends working through the flood, or held off it, counts in full.
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
+    let server_pid = server.pid();
     let pings = thread::spawn(move || {
         let mut worst = Duration::ZERO;
         let mut count = 0;
         while !stopped.load(Ordering::Relaxed) {
+            let waited = cpu_wait(server_pid) + own_cpu_wait();
             let started = Instant::now();
             ping(&mut pinger, format!("ping {count}\n").as_bytes());
-            worst = worst.max(started.elapsed());
+            let took = started.elapsed();
+            let waited = (cpu_wait(server_pid) + own_cpu_wait()).saturating_sub(waited);
+            // Both may have waited at the same moment: that only makes the bound laxer.
+            worst = worst.max(took.saturating_sub(waited));
             count += 1;
             thread::sleep(Duration::from_millis(5));
         }
@@ -95,7 +104,7 @@ fn flooders_and_partial_lines_stay_within_the_budget_and_others_are_served() {
     assert!(count > 0, "no ping went through");
     assert!(
         worst < Duration::from_millis(100),
-        "worst ping-pong round trip {worst:?} over {count} pings"
+        "worst ping-pong round trip {worst:?} (less CPU wait) over {count} pings"
     );
     // The budget acted: hoarders shed, or echoes owed to non-readers paused them.
     let acted = [
