@@ -28,6 +28,13 @@ fn push(peer: &mut TcpStream, data: &[u8], at: &mut usize) -> bool {
             Ok(n) => *at += n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // A shed peer that still sends 2 s after the server's FIN is reset (NOTES
+            // "Closing without a reset"): a flood that lasts that long, on a loaded
+            // machine, meets it. This peer is done.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                *at = data.len();
+                break;
+            }
             Err(e) => panic!("flooding peer: {e}"),
         }
     }
@@ -126,8 +133,16 @@ fn a_paused_holder_that_resets_is_closed_not_spun_on() {
     // paused with no interest at all; only a reset can wake the server for one of them.
     let server = common::Server::start(&[("SERVER_MAX_BUFFERED", "65536")]);
     let flood = common::pattern();
-    let mut holder = small_window_peer(server.addr);
-    let mut other = small_window_peer(server.addr);
+    // Narrow: the echoes pile up in the server after a few hundred KiB, not after the
+    // megabytes the kernel would take toward loopback's large segments (each logged, and
+    // read back at every turn below: seconds on a loaded machine, past the deadline).
+    let narrow = |addr| {
+        let peer = common::narrow_peer(addr);
+        peer.set_nonblocking(true).expect("non-blocking");
+        peer
+    };
+    let mut holder = narrow(server.addr);
+    let mut other = narrow(server.addr);
     let (mut at_holder, mut at_other) = (0, 0);
     let deadline = Instant::now() + WAIT;
     while server.count_lines("action: memory_budget | result: fail") == 0 {
