@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{WAIT, ping, status_kib};
+use common::{WAIT, cpu_wait, own_cpu_wait, ping, status_kib};
 use socket2::Socket;
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -28,6 +28,13 @@ fn push(peer: &mut TcpStream, data: &[u8], at: &mut usize) -> bool {
             Ok(n) => *at += n,
             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            // A shed peer that still sends 2 s after the server's FIN is reset (NOTES
+            // "Closing without a reset"): a flood that lasts that long, on a loaded
+            // machine, meets it. This peer is done.
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                *at = data.len();
+                break;
+            }
             Err(e) => panic!("flooding peer: {e}"),
         }
     }
@@ -44,16 +51,25 @@ fn flooders_and_partial_lines_stay_within_the_budget_and_others_are_served() {
     ping(&mut pinger, b"warm up\n");
     let baseline = status_kib(server.pid(), "VmRSS");
 
-    // A ping-pong peer alongside, timing every round trip until told to stop.
+    // A ping-pong peer alongside, timing every round trip until told to stop, less the
+    // time the server and this thread spent runnable but waiting for a CPU: on a loaded
+    // 2-core machine that wait alone passes 100 ms (twelve busy loops beside this test:
+    // worst round trip 102 to 144 ms in 3 runs of 5, 3 to 10 ms without the wait). Time
+    // the server spends working through the flood, or held off it, counts in full.
     let stop = Arc::new(AtomicBool::new(false));
     let stopped = Arc::clone(&stop);
+    let server_pid = server.pid();
     let pings = thread::spawn(move || {
         let mut worst = Duration::ZERO;
         let mut count = 0;
         while !stopped.load(Ordering::Relaxed) {
+            let waited = cpu_wait(server_pid) + own_cpu_wait();
             let started = Instant::now();
             ping(&mut pinger, format!("ping {count}\n").as_bytes());
-            worst = worst.max(started.elapsed());
+            let took = started.elapsed();
+            let waited = (cpu_wait(server_pid) + own_cpu_wait()).saturating_sub(waited);
+            // Both may have waited at the same moment: that only makes the bound laxer.
+            worst = worst.max(took.saturating_sub(waited));
             count += 1;
             thread::sleep(Duration::from_millis(5));
         }
@@ -95,7 +111,7 @@ fn flooders_and_partial_lines_stay_within_the_budget_and_others_are_served() {
     assert!(count > 0, "no ping went through");
     assert!(
         worst < Duration::from_millis(100),
-        "worst ping-pong round trip {worst:?} over {count} pings"
+        "worst ping-pong round trip {worst:?} (less CPU wait) over {count} pings"
     );
     // The budget acted: hoarders shed, or echoes owed to non-readers paused them.
     let acted = [
@@ -117,8 +133,16 @@ fn a_paused_holder_that_resets_is_closed_not_spun_on() {
     // paused with no interest at all; only a reset can wake the server for one of them.
     let server = common::Server::start(&[("SERVER_MAX_BUFFERED", "65536")]);
     let flood = common::pattern();
-    let mut holder = small_window_peer(server.addr);
-    let mut other = small_window_peer(server.addr);
+    // Narrow: the echoes pile up in the server after a few hundred KiB, not after the
+    // megabytes the kernel would take toward loopback's large segments (each logged, and
+    // read back at every turn below: seconds on a loaded machine, past the deadline).
+    let narrow = |addr| {
+        let peer = common::narrow_peer(addr);
+        peer.set_nonblocking(true).expect("non-blocking");
+        peer
+    };
+    let mut holder = narrow(server.addr);
+    let mut other = narrow(server.addr);
     let (mut at_holder, mut at_other) = (0, 0);
     let deadline = Instant::now() + WAIT;
     while server.count_lines("action: memory_budget | result: fail") == 0 {

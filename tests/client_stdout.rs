@@ -6,12 +6,11 @@
 
 mod common;
 
-use common::{CLIENT, SIGTERM, Server, TempFile, WAIT, cpu_ticks, wakeups};
+use common::{CLIENT, KillOnDrop, SIGTERM, Server, TempFile, WAIT, cpu_ticks, wakeups};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,8 +43,8 @@ fn unread(read: &File) -> usize {
     usize::try_from(bytes).expect("byte count")
 }
 
-/// The client, killed if the test ends before it exits.
-struct Client(Child, #[allow(dead_code)] TempFile);
+/// The client with its config file, killed if the test ends before it exits.
+struct Client(KillOnDrop, #[allow(dead_code)] TempFile);
 
 impl Client {
     /// Starts a client of `server` with `env` and `stdout` as its stdout.
@@ -60,43 +59,23 @@ impl Client {
             .stdin(Stdio::null())
             .stdout(Stdio::from(stdout))
             .stderr(Stdio::inherit());
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent: the
-        // client dies with this test even if the test is killed before its Drop runs.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        Client(command.spawn().expect("spawn client"), config)
+        Client(KillOnDrop::spawn(&mut command), config)
     }
 
     fn pid(&self) -> i32 {
-        i32::try_from(self.0.id()).expect("pid")
+        self.0.pid()
     }
 
     /// Sends SIGTERM; returns the exit status and how long the exit took.
     fn terminate(&mut self) -> (ExitStatus, Duration) {
         let signalled = Instant::now();
-        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our unreaped child.
-        assert_eq!(unsafe { libc::kill(self.pid(), SIGTERM) }, 0, "kill");
-        loop {
-            if let Some(status) = self.0.try_wait().expect("try_wait") {
-                return (status, signalled.elapsed());
-            }
-            assert!(
-                signalled.elapsed() < Duration::from_secs(5),
-                "the client ignored SIGTERM for 5 s"
-            );
-            thread::sleep(Duration::from_millis(2));
-        }
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        self.0.signal(SIGTERM);
+        let status = self
+            .0
+            .wait_exit(Duration::from_secs(5))
+            .expect("the client ignored SIGTERM for 5 s");
+        let seen = self.0.exited_at().expect("the exit was seen");
+        (status, seen - signalled)
     }
 }
 

@@ -5,27 +5,18 @@
 
 mod common;
 
-use common::{WAIT, connect, cpu_ticks, free_port, ping};
+use common::{KillOnDrop, SIGTERM, WAIT, connect, cpu_ticks, free_port, ping};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
-
-/// The server, killed if the test fails before it exits.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn a_reader_that_leaves_costs_log_records_not_a_core() {
     let port = free_port().to_string();
-    let mut server = Child(
+    // Not a `Proc`: this test must hold the read end of stdout itself, to close it.
+    let mut server = KillOnDrop::spawn(
         Command::new(common::SERVER)
             .env_clear()
             .envs([
@@ -35,12 +26,10 @@ fn a_reader_that_leaves_costs_log_records_not_a_core() {
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn server"),
+            .stderr(Stdio::piped()),
     );
-    let pid = i32::try_from(server.0.id()).expect("pid");
-    let mut stdout = BufReader::new(server.0.stdout.take().expect("stdout"));
+    let pid = server.pid();
+    let mut stdout = BufReader::new(server.take_stdout().expect("stdout"));
     let mut line = String::new();
     while !line.contains("action: listen") {
         line.clear();
@@ -69,21 +58,11 @@ fn a_reader_that_leaves_costs_log_records_not_a_core() {
     ping(&mut late, b"still echoing\n");
     drop(late);
 
-    // SAFETY: kill only sends a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + WAIT;
-    let status = loop {
-        if let Some(status) = server.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        thread::sleep(Duration::from_millis(10));
-    };
+    server.signal(SIGTERM);
+    let status = server.wait_exit(WAIT).expect("no exit after SIGTERM");
     let mut stderr = String::new();
     server
-        .0
-        .stderr
-        .take()
+        .take_stderr()
         .expect("stderr")
         .read_to_string(&mut stderr)
         .expect("stderr");

@@ -7,9 +7,10 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::ops::{Deref, DerefMut};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -159,12 +160,98 @@ pub fn message(line: &str) -> &str {
     line.find("action: ").map_or(line, |i| &line[i..])
 }
 
+/// A child process that cannot outlive its test: killed and reaped on drop, and killed
+/// by the kernel if the test process dies first (a nextest timeout skips every `Drop`).
+/// For a child whose stdio a test wires itself; [`Proc`] adds captured output on top.
+pub struct KillOnDrop {
+    child: Child,
+    /// The exit status, and when `try_wait` first saw it: timing asserts must not include
+    /// what happens after the exit (draining pipes, for one).
+    exit: Option<(ExitStatus, Instant)>,
+}
+
+impl KillOnDrop {
+    /// Spawns `command` as a child that dies with this test.
+    pub fn spawn(command: &mut Command) -> KillOnDrop {
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes
+        // the kernel kill the child if this test is killed, which skips our Drop: no
+        // orphaned server or client may outlive its test.
+        unsafe {
+            command.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        KillOnDrop {
+            child: command.spawn().expect("spawn binary"),
+            exit: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        i32::try_from(self.child.id()).expect("pid fits in i32")
+    }
+
+    /// Sends `sig` to this child only (never to the test process).
+    pub fn signal(&mut self, sig: libc::c_int) {
+        assert!(self.try_wait().is_none(), "signal to a child that exited");
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child,
+        // not yet reaped, so it cannot have been reused by another process.
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+    }
+
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        if self.exit.is_none() {
+            let status = self.child.try_wait().expect("try_wait on child");
+            self.exit = status.map(|status| (status, Instant::now()));
+        }
+        self.exit.map(|(status, _)| status)
+    }
+
+    /// When the exit was first seen, if it was.
+    pub fn exited_at(&self) -> Option<Instant> {
+        self.exit.map(|(_, at)| at)
+    }
+
+    /// Waits at most `timeout` for the exit, polling every 2 ms.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The child's stdout, if it was piped and not taken yet.
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// The child's stderr, if it was piped and not taken yet.
+    pub fn take_stderr(&mut self) -> Option<ChildStderr> {
+        self.child.stderr.take()
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if self.try_wait().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A child process of this test with captured stdout and stderr; killed on drop.
 pub struct Proc {
-    child: Child,
-    status: Option<ExitStatus>,
-    /// When `try_wait` first saw the exit: timing asserts must not include pipe draining.
-    exited_at: Option<Instant>,
+    /// First field: dropped (killed) before the files it may still read.
+    child: KillOnDrop,
     stdout: Pipe,
     stderr: Pipe,
     /// Config files the child may still read: kept as long as the child.
@@ -196,22 +283,11 @@ impl Proc {
         for (key, value) in env {
             cmd.env(key, value);
         }
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes
-        // the kernel kill the child if this test is killed (a nextest timeout), which
-        // skips our Drop: no orphaned server may outlive its test.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().expect("spawn binary");
-        let stdout = Pipe::start(child.stdout.take().expect("stdout is piped"), hold_after);
-        let stderr = Pipe::start(child.stderr.take().expect("stderr is piped"), None);
+        let mut child = KillOnDrop::spawn(&mut cmd);
+        let stdout = Pipe::start(child.take_stdout().expect("stdout is piped"), hold_after);
+        let stderr = Pipe::start(child.take_stderr().expect("stderr is piped"), None);
         Proc {
             child,
-            status: None,
-            exited_at: None,
             stdout,
             stderr,
             _files: files,
@@ -219,7 +295,7 @@ impl Proc {
     }
 
     pub fn pid(&self) -> i32 {
-        i32::try_from(self.child.id()).expect("pid fits in i32")
+        self.child.pid()
     }
 
     /// Sends `sig` to this child only (never to the test process).
@@ -229,39 +305,26 @@ impl Proc {
             "signal to a child that already exited\n{}",
             self.output()
         );
-        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own child,
-        // not yet reaped, so it cannot have been reused by another process.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(rc, 0, "kill({}, {sig}) failed", self.pid());
+        self.child.signal(sig);
     }
 
     pub fn try_wait(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().expect("try_wait on child");
-            self.exited_at = self.status.map(|_| Instant::now());
-        }
-        self.status
+        self.child.try_wait()
     }
 
     /// Time from `since` to the moment the exit was seen (polled every 2 ms).
     pub fn exit_delay(&self, since: Instant) -> Duration {
-        self.exited_at.expect("child has exited") - since
+        self.child.exited_at().expect("child has exited") - since
     }
 
     /// Waits at most `timeout` for the child to exit; then waits (bounded) for its pipes.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while self.try_wait().is_none() {
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(2));
-        }
+        let status = self.child.wait_exit(timeout)?;
         // A grandchild could hold the pipes open; do not wait for it forever.
         self.stdout.resume();
         self.stdout.wait_until(WAIT, |_, closed| closed);
         self.stderr.wait_until(WAIT, |_, closed| closed);
-        self.status
+        Some(status)
     }
 
     pub fn expect_exit(&mut self, timeout: Duration) -> ExitStatus {
@@ -405,15 +468,6 @@ impl Proc {
     /// Waits for a stdout line containing `needle`; returns the first such line.
     pub fn wait_line(&self, needle: &str) -> String {
         self.wait_count(needle, 1).swap_remove(0)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if self.try_wait().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -724,6 +778,27 @@ pub fn wakeups(pid: i32) -> u64 {
         .sum()
 }
 
+/// Time the threads of `pid` spent runnable but waiting for a CPU (the run delay, second
+/// field of each task's `schedstat`): what a loaded machine adds to a wall-clock time.
+pub fn cpu_wait(pid: i32) -> Duration {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    // A thread that ended meanwhile has no file left to read: it waits no more.
+    tasks
+        .filter_map(|task| run_delay(&task.ok()?.path().join("schedstat")))
+        .sum()
+}
+
+/// Like [`cpu_wait`], for the calling thread.
+pub fn own_cpu_wait() -> Duration {
+    run_delay(Path::new("/proc/thread-self/schedstat")).expect("read /proc/thread-self/schedstat")
+}
+
+fn run_delay(schedstat: &Path) -> Option<Duration> {
+    let text = fs::read_to_string(schedstat).ok()?;
+    let ns = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 /// A server on 127.0.0.1 at WARN (so a flood's receive lines do not bury the lines a
 /// test waits for), with `env` on top, and its first connection: the port is fixed
 /// beforehand and learnt to be open by connecting, as nothing is logged at WARN.
@@ -759,4 +834,34 @@ pub fn small_window_peer(addr: SocketAddr, send_buffer: usize) -> TcpStream {
     socket.connect(&addr.into()).expect("connect");
     socket.set_nonblocking(true).expect("non-blocking");
     socket.into()
+}
+
+/// A blocking peer with 1 KiB segments and a 4 KiB receive window, so that what the server
+/// owes it waits in the server rather than in the kernel. The kernel sizes the server's
+/// send buffer by the segment size: toward loopback's 64 KiB segments it takes megabytes
+/// at once (a slow reader then drains them with no write from the server, which sees it
+/// idle); toward this peer, a small part of that.
+pub fn narrow_peer(addr: SocketAddr) -> TcpStream {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let mss: libc::c_int = 1024;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes at the pointer, which points at
+    // `mss`, alive through the call; the descriptor is the socket just made.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            (&raw const mss).cast(),
+            libc::socklen_t::try_from(size_of::<libc::c_int>()).expect("socklen"),
+        )
+    };
+    assert_eq!(rc, 0, "TCP_MAXSEG: {}", io::Error::last_os_error());
+    socket.connect(&addr.into()).expect("connect");
+    let stream = TcpStream::from(socket);
+    stream.set_nodelay(true).expect("nodelay");
+    stream.set_read_timeout(Some(WAIT)).expect("read timeout");
+    stream.set_write_timeout(Some(WAIT)).expect("write timeout");
+    stream
 }
