@@ -10,14 +10,13 @@ mod values;
 
 use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
 use log::LevelFilter;
 
 use file::DEFAULT;
-pub use layers::{ConfigError, EnvLookup, Origin};
-use layers::{ConfigKey, ConfigPath, Layers};
+pub use layers::{ConfigError, EnvLookup};
+use layers::{KeyNames, Layers};
 use values::{parse_address, parse_duration, parse_host, parse_id, parse_in_range, parse_level};
 
 /// The server's settings (README, "Server keys").
@@ -46,36 +45,36 @@ pub struct ServerConfig {
 }
 
 /// In the order of the fields, as `from_layers` takes them apart.
-const SERVER_KEYS: [ConfigKey; 10] = [
-    ConfigKey::new(DEFAULT, "server_port", "SERVER_PORT"),
-    ConfigKey::new(DEFAULT, "server_ip", "SERVER_IP"),
-    ConfigKey::new(DEFAULT, "server_bind_ip", "SERVER_BIND_IP"),
-    ConfigKey::new(DEFAULT, "server_listen_backlog", "SERVER_LISTEN_BACKLOG"),
-    ConfigKey::new(DEFAULT, "logging_level", "LOGGING_LEVEL"),
-    ConfigKey::new(DEFAULT, "server_max_connections", "SERVER_MAX_CONNECTIONS"),
-    ConfigKey::new(DEFAULT, "server_max_line_bytes", "SERVER_MAX_LINE_BYTES"),
-    ConfigKey::new(DEFAULT, "server_shutdown_grace", "SERVER_SHUTDOWN_GRACE"),
-    ConfigKey::new(DEFAULT, "server_max_buffered", "SERVER_MAX_BUFFERED"),
-    ConfigKey::new(DEFAULT, "server_idle_timeout", "SERVER_IDLE_TIMEOUT"),
+const SERVER_KEYS: [KeyNames; 10] = [
+    (DEFAULT, "server_port", "SERVER_PORT"),
+    (DEFAULT, "server_ip", "SERVER_IP"),
+    (DEFAULT, "server_bind_ip", "SERVER_BIND_IP"),
+    (DEFAULT, "server_listen_backlog", "SERVER_LISTEN_BACKLOG"),
+    (DEFAULT, "logging_level", "LOGGING_LEVEL"),
+    (DEFAULT, "server_max_connections", "SERVER_MAX_CONNECTIONS"),
+    (DEFAULT, "server_max_line_bytes", "SERVER_MAX_LINE_BYTES"),
+    (DEFAULT, "server_shutdown_grace", "SERVER_SHUTDOWN_GRACE"),
+    (DEFAULT, "server_max_buffered", "SERVER_MAX_BUFFERED"),
+    (DEFAULT, "server_idle_timeout", "SERVER_IDLE_TIMEOUT"),
 ];
 
 impl ServerConfig {
     /// Reads the server's configuration from `args`, the file they name and `env`.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
-        let path = ConfigPath::from_args(args, "SERVER_CONFIG_FILE", "etc/server.ini", env)?;
-        Self::from_layers(&Layers::load(&path, &SERVER_KEYS, env)?)
+        let file = ("SERVER_CONFIG_FILE", "etc/server.ini");
+        Self::from_layers(&Layers::load(args, file, &SERVER_KEYS, env)?)
     }
 
     /// The server's configuration from the contents of a config file alone.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let path = Path::new("<bytes>");
-        Self::from_layers(&Layers::from_bytes(path, bytes, &SERVER_KEYS, &|_| None)?)
+        let layers = Layers::from_bytes("<bytes>", bytes, &SERVER_KEYS, &|_| None)?;
+        Self::from_layers(&layers)
     }
 
     /// The typed configuration from the environment over the file over the
     /// built-in defaults, which are written here only.
     fn from_layers(layers: &Layers<'_>) -> Result<Self, ConfigError> {
-        let [port, ip, bind_ip, backlog, level, ..] = &SERVER_KEYS;
+        let [port, ip, bind, backlog, level, ..] = &SERVER_KEYS;
         let [.., connections, line, grace, budget, idle] = &SERVER_KEYS;
         // Each range fits the field's type, so the casts below never cut.
         let int = |key, default, low, high| {
@@ -84,7 +83,7 @@ impl ServerConfig {
         let config = ServerConfig {
             port: int(port, 12345, 0, u16::MAX.into())? as u16,
             ip: layers.parse_or(ip, "server".into(), parse_host)?,
-            bind_ip: layers.parse_or(bind_ip, IpAddr::from([0, 0, 0, 0]), |v| {
+            bind_ip: layers.parse_or(bind, IpAddr::from([0, 0, 0, 0]), |v| {
                 v.parse()
                     .map_err(|_| "expected an IPv4 or IPv6 address such as 0.0.0.0".into())
             })?,
@@ -103,7 +102,7 @@ impl ServerConfig {
             let held = layers.blame(budget, config.max_buffered, String::new())?;
             let reason = format!(
                 "a line this long cannot be held within {}; lower the line limit or raise the budget",
-                held.setting()
+                held.setting
             );
             return Err(layers.blame(line, config.max_line_bytes, reason)?);
         }
@@ -127,25 +126,25 @@ pub struct ClientConfig {
 }
 
 /// In the order of the fields, as `from_layers` takes them apart.
-const CLIENT_KEYS: [ConfigKey; 5] = [
-    ConfigKey::new(DEFAULT, "id", "CLI_ID"),
-    ConfigKey::new("server", "address", "CLI_SERVER_ADDRESS"),
-    ConfigKey::new("loop", "amount", "CLI_LOOP_AMOUNT"),
-    ConfigKey::new("loop", "period", "CLI_LOOP_PERIOD"),
-    ConfigKey::new("log", "level", "CLI_LOG_LEVEL"),
+const CLIENT_KEYS: [KeyNames; 5] = [
+    (DEFAULT, "id", "CLI_ID"),
+    ("server", "address", "CLI_SERVER_ADDRESS"),
+    ("loop", "amount", "CLI_LOOP_AMOUNT"),
+    ("loop", "period", "CLI_LOOP_PERIOD"),
+    ("log", "level", "CLI_LOG_LEVEL"),
 ];
 
 impl ClientConfig {
     /// Reads the client's configuration from `args`, the file they name and `env`.
     pub fn load(args: &[OsString], env: EnvLookup<'_>) -> Result<Self, ConfigError> {
-        let path = ConfigPath::from_args(args, "CLI_CONFIG_FILE", "etc/client.ini", env)?;
-        Self::from_layers(&Layers::load(&path, &CLIENT_KEYS, env)?)
+        let file = ("CLI_CONFIG_FILE", "etc/client.ini");
+        Self::from_layers(&Layers::load(args, file, &CLIENT_KEYS, env)?)
     }
 
     /// The client's configuration from the contents of a config file alone.
     pub fn from_file_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let path = Path::new("<bytes>");
-        Self::from_layers(&Layers::from_bytes(path, bytes, &CLIENT_KEYS, &|_| None)?)
+        let layers = Layers::from_bytes("<bytes>", bytes, &CLIENT_KEYS, &|_| None)?;
+        Self::from_layers(&layers)
     }
 
     /// As [`ServerConfig::from_layers`].

@@ -5,16 +5,8 @@
 
 use std::time::Duration;
 
-const UNITS: [(&str, u128); 8] = [
-    ("ns", 1),
-    ("us", 1_000),
-    ("µs", 1_000),
-    ("μs", 1_000),
-    ("ms", 1_000_000),
-    ("s", 1_000_000_000),
-    ("m", 60_000_000_000),
-    ("h", 3_600_000_000_000),
-];
+/// The units Go knows, for the messages about a missing or unknown one.
+const UNITS: &str = "(ns, us, ms, s, m, h)";
 
 /// The longest duration any setting accepts.
 pub const MAX: Duration = Duration::from_secs(24 * 3600);
@@ -41,41 +33,36 @@ pub fn parse(text: &str) -> Result<Duration, String> {
             return Err(format!("expected a number at `{rest}`"));
         }
         let (unit, next) = after.split_at(after.find(digit).unwrap_or(after.len()));
-        let scale = match UNITS.iter().find(|(name, _)| *name == unit) {
-            Some(&(_, scale)) => scale,
-            None if unit.is_empty() => {
-                return Err(format!(
-                    "missing unit after `{number}` (ns, us, ms, s, m, h)"
-                ));
-            }
-            None => return Err(format!("unknown unit `{unit}` (ns, us, ms, s, m, h)")),
+        let scale = match unit {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            "" => return Err(format!("missing unit after `{number}` {UNITS}")),
+            _ => return Err(format!("unknown unit `{unit}` {UNITS}")),
         };
-        total = total
-            .checked_add(scaled(number, scale)?)
-            .ok_or_else(too_large)?;
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let whole: u128 = match whole {
+            "" => 0, // `.5s`
+            digits => digits.parse().map_err(|_| too_large())?,
+        };
+        let scaled = whole.checked_mul(scale).and_then(|n| total.checked_add(n));
+        total = scaled.ok_or_else(too_large)?;
+        // Digits past nanosecond precision are dropped, as Go does.
+        let mut place = scale;
+        for digit in fraction.bytes() {
+            place /= 10;
+            let digit = u128::from(digit - b'0');
+            total = total.checked_add(digit * place).ok_or_else(too_large)?;
+        }
         rest = next;
     }
     match u64::try_from(total) {
         Ok(nanos) if total <= MAX.as_nanos() => Ok(Duration::from_nanos(nanos)),
         _ => Err(too_large()),
     }
-}
-
-fn scaled(number: &str, scale: u128) -> Result<u128, String> {
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    let whole: u128 = match whole {
-        "" => 0, // `.5s`
-        digits => digits.parse().map_err(|_| too_large())?,
-    };
-    let mut value = whole.checked_mul(scale).ok_or_else(too_large)?;
-    // Digits past nanosecond precision are dropped, as Go does.
-    let mut place = scale;
-    for digit in fraction.bytes() {
-        place /= 10;
-        let digit = u128::from(digit.wrapping_sub(b'0'));
-        value = value.checked_add(digit * place).ok_or_else(too_large)?;
-    }
-    Ok(value)
 }
 
 fn too_large() -> String {

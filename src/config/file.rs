@@ -11,7 +11,8 @@ use std::path::Path;
 
 use configparser::ini::{Ini, IniDefault};
 
-use super::{ConfigError, Origin};
+use super::ConfigError;
+use super::layers::KeyNames;
 
 /// The largest config file read; a real one is a few hundred bytes.
 pub const MAX_BYTES: u64 = 1024 * 1024;
@@ -42,19 +43,17 @@ pub fn read(path: &Path) -> Result<Option<Vec<u8>>, String> {
     let mut bytes = Vec::new();
     let mut file = File::open(path).map_err(cannot)?.take(MAX_BYTES + 1);
     file.read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(format!(
-            "is larger than the limit of {MAX_BYTES} bytes (1 MiB)"
-        ));
-    }
-    Ok(Some(bytes))
+    let too_large = format!("is larger than the limit of {MAX_BYTES} bytes (1 MiB)");
+    (bytes.len() as u64 <= MAX_BYTES)
+        .then_some(Some(bytes))
+        .ok_or(too_large)
 }
 
-/// The text of the file at `path` as Python's `configparser` reads it with
-/// `strict=True`, holding only the `known` sections and `(section, key)` pairs.
-pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sections, ConfigError> {
+/// The text of a file (`origin` names it) as Python's `configparser` reads it
+/// with `strict=True`, holding only the `known` sections and keys.
+pub fn parse(bytes: &[u8], known: &[KeyNames], origin: &str) -> Result<Sections, ConfigError> {
     let refuse =
-        |key: &str, value, reason| ConfigError::new(key, value, Origin::File(path.into()), reason);
+        |key: &str, value: Option<&str>, reason| ConfigError::new(key, value, origin, reason);
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
     let text = std::str::from_utf8(bytes).map_err(|error| {
         let line = bytes[..error.valid_up_to()].split(|&b| b == b'\n').count();
@@ -69,37 +68,18 @@ pub fn parse(bytes: &[u8], known: &[(&str, &str)], path: &Path) -> Result<Sectio
     let sections = Ini::new_from_defaults(syntax)
         .read(text.to_string())
         .map_err(|reason| refuse("INI syntax", None, reason))?;
-    // The map has no order: its names are checked in the order they were written.
-    for (line, section, key) in names(text, path)? {
-        let keys = sections.get(&section);
-        let value = key.as_ref().and_then(|key| keys?.get(key)?.clone());
-        let reason = match &key {
-            None if section != DEFAULT && !known.iter().any(|&(s, _)| s == section) => {
-                "unknown section"
-            }
-            Some(key) if !known.contains(&(section.as_str(), key.as_str())) => "unknown key",
-            Some(_) if value.is_none() => "has no value (write key = value)",
-            _ => continue,
-        };
-        let name = qualified(&section, key.as_deref().unwrap_or(""));
-        return Err(refuse(&name, value, format!("{reason} (line {line})")));
-    }
-    Ok(sections)
-}
-
-/// The one pass over the raw text, for what the map no longer shows: the order of
-/// the names, and a second writing of one (the crate keeps the last, strict mode
-/// refuses it). Lines are read as the crate reads them (it has accepted the text).
-/// Each name is a section (no key) or a key in it, after the line it is on.
-fn names(text: &str, path: &Path) -> Result<Vec<(usize, String, Option<String>)>, ConfigError> {
-    let mut section = DEFAULT.to_string();
-    let (mut names, mut seen) = (Vec::new(), HashSet::new());
+    // One pass over the raw text, for what the map no longer shows: the order of
+    // the names, so the first one the map refuses is named, and a second writing
+    // of one (the crate keeps the last, strict mode refuses it), which is named
+    // before any other fault. Lines are read as the crate reads them (it has
+    // accepted the text).
+    let (mut section, mut seen, mut fault) = (DEFAULT.to_string(), HashSet::new(), None);
     for (number, line) in (1..).zip(text.lines()) {
         let line = line.trim();
         if line.is_empty() || line.starts_with(['#', ';']) {
             continue;
         }
-        let (key, shown, value) = if let Some(header) = line.strip_prefix('[') {
+        let (key, shown, written) = if let Some(header) = line.strip_prefix('[') {
             let end = header.rfind(']').unwrap_or(header.len());
             let header = header[..end].trim();
             section = header.to_lowercase();
@@ -107,19 +87,31 @@ fn names(text: &str, path: &Path) -> Result<Vec<(usize, String, Option<String>)>
         } else {
             let (key, value) = line
                 .split_once(['=', ':'])
-                .map_or((line, None), |(k, v)| (k, Some(v.trim().to_string())));
+                .map_or((line, None), |(k, v)| (k, Some(v.trim())));
             let key = key.trim().to_lowercase();
             (Some(key.clone()), qualified(&section, &key), value)
         };
         if !seen.insert((section.clone(), key.clone())) {
             let what = if key.is_some() { "key" } else { "section" };
             let reason = format!("{what} given twice (line {number})");
-            let origin = Origin::File(path.into());
-            return Err(ConfigError::new(&shown, value, origin, reason));
+            return Err(refuse(&shown, written, reason));
         }
-        names.push((number, section.clone(), key));
+        let value = key
+            .as_ref()
+            .and_then(|key| sections.get(&section)?.get(key)?.clone());
+        let reason = match &key {
+            None if section != DEFAULT && !known.iter().any(|k| k.0 == section) => {
+                "unknown section"
+            }
+            Some(key) if !known.iter().any(|k| k.0 == section && k.1 == *key) => "unknown key",
+            Some(_) if value.is_none() => "has no value (write key = value)",
+            _ => continue,
+        };
+        let name = qualified(&section, key.as_deref().unwrap_or(""));
+        let reason = format!("{reason} (line {number})");
+        fault.get_or_insert_with(|| refuse(&name, value.as_deref(), reason));
     }
-    Ok(names)
+    fault.map_or(Ok(sections), Err)
 }
 
 /// How a name is shown in messages: `[server] address`, a bare key in the default
@@ -134,110 +126,122 @@ pub fn qualified(section: &str, name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::ffi::OsString;
 
-    const KNOWN: [(&str, &str); 3] = [("default", "id"), ("server", "address"), ("loop", "amount")];
+    use crate::config::{ClientConfig, ConfigError};
 
-    fn value(sections: &Sections, section: &str, key: &str) -> Option<String> {
-        sections.get(section)?.get(key)?.clone()
+    fn client(text: &[u8]) -> Result<ClientConfig, ConfigError> {
+        ClientConfig::from_file_bytes(text)
     }
 
-    fn refused(text: &str) -> ConfigError {
-        parse(text.as_bytes(), &KNOWN, Path::new("t.ini")).expect_err(text)
+    /// The setting named and the reason, of the error about `text`.
+    fn refused(text: &str) -> (String, String) {
+        let error = client(text.as_bytes()).expect_err(text);
+        (error.setting, error.reason)
+    }
+
+    fn pair(setting: &str, reason: &str) -> (String, String) {
+        (setting.into(), reason.into())
     }
 
     #[test]
     fn comments_are_whole_lines_only() {
-        let text =
-            "# comment\n; comment\n  # indented\nid = team#7;x\n[server]\naddress = a:1 ; no\n";
-        let sections = parse(text.as_bytes(), &KNOWN, Path::new("t.ini")).expect("valid");
+        let text = "# comment\n; comment\n  # indented\nid = team#7;x\n";
+        assert_eq!(client(text.as_bytes()).expect("valid").id, "team#7;x");
+        // Kept whole, the address is not one.
+        let (setting, _) = refused("[server]\naddress = a:1 ; no\n");
         assert_eq!(
-            value(&sections, "default", "id").as_deref(),
-            Some("team#7;x")
-        );
-        assert_eq!(
-            value(&sections, "server", "address").as_deref(),
-            Some("a:1 ; no")
+            setting,
+            "[server] address = \"a:1 ; no\" (from file <bytes>)"
         );
     }
 
     #[test]
     fn bom_and_crlf_are_accepted() {
-        let sections = parse(
-            b"\xef\xbb\xbfid = 1\r\n[SERVER]\r\naddress: s:1\r\n",
-            &KNOWN,
-            Path::new("t.ini"),
-        )
-        .expect("valid");
-        assert_eq!(value(&sections, "default", "id").as_deref(), Some("1"));
+        let config = client(b"\xef\xbb\xbfid = 1\r\n[SERVER]\r\naddress: s:1\r\n").expect("valid");
         assert_eq!(
-            value(&sections, "server", "address").as_deref(),
-            Some("s:1")
+            (config.id.as_str(), config.server_address.as_str()),
+            ("1", "s:1")
         );
     }
 
     #[test]
     fn duplicates_and_unknown_names_are_refused() {
-        let error = refused("id = 1\nID = 2\n");
         assert_eq!(
-            (error.key.as_str(), error.reason.as_str()),
-            ("id", "key given twice (line 2)")
+            refused("id = 1\nID = 2\n"),
+            pair("id = \"2\" (from file <bytes>)", "key given twice (line 2)")
         );
-        let error = refused("[server]\naddress = a:1\n[loop]\n[Server]\n");
         assert_eq!(
-            (error.key.as_str(), error.reason.as_str()),
-            ("[Server]", "section given twice (line 4)")
+            refused("[server]\naddress = a:1\n[loop]\n[Server]\n"),
+            pair(
+                "[Server] (from file <bytes>)",
+                "section given twice (line 4)"
+            )
         );
-        let error = refused("[DEFAULT]\nid = 1\n[DEFAULT]\n");
-        assert_eq!(error.reason, "section given twice (line 3)");
-        let error = refused("[nowhere]\n");
         assert_eq!(
-            (error.key.as_str(), error.reason.as_str()),
-            ("[nowhere]", "unknown section (line 1)")
+            refused("[DEFAULT]\nid = 1\n[DEFAULT]\n").1,
+            "section given twice (line 3)"
         );
-        let error = refused("[loop]\nperiod = 5s\n");
         assert_eq!(
-            (error.key.as_str(), error.reason.as_str()),
-            ("[loop] period", "unknown key (line 2)")
+            refused("[nowhere]\n"),
+            pair("[nowhere] (from file <bytes>)", "unknown section (line 1)")
+        );
+        assert_eq!(
+            refused("[loop]\nperiod = 5s\n[loop]\n"),
+            pair("[loop] (from file <bytes>)", "section given twice (line 3)"),
+            "a second writing is named before any other fault"
+        );
+        assert_eq!(
+            refused("[log]\nlevel = LOUD\nperiod = 5s\n"),
+            pair(
+                "[log] period = \"5s\" (from file <bytes>)",
+                "unknown key (line 3)"
+            ),
+            "the file is checked before its values"
+        );
+        assert_eq!(
+            refused("[loop]\nsteps = 1\n[nowhere]\n"),
+            pair(
+                "[loop] steps = \"1\" (from file <bytes>)",
+                "unknown key (line 2)"
+            ),
+            "the first fault in the file is named"
         );
     }
 
     #[test]
     fn malformed_lines_are_refused() {
-        let error = refused("[server\n");
-        assert_eq!(error.key, "INI syntax");
-        assert!(error.reason.starts_with("line 1: "), "{}", error.reason);
-        assert!(
-            error.reason.contains("no closing bracket"),
-            "{}",
-            error.reason
-        );
+        let (setting, reason) = refused("[server\n");
+        assert_eq!(setting, "INI syntax (from file <bytes>)");
+        assert!(reason.starts_with("line 1: "), "{reason}");
+        assert!(reason.contains("no closing bracket"), "{reason}");
         assert_eq!(
-            refused("id\n").reason,
-            "has no value (write key = value) (line 1)"
+            refused("id\n"),
+            pair(
+                "id (from file <bytes>)",
+                "has no value (write key = value) (line 1)"
+            )
         );
-        let error = refused("id = 1\n = 1\n");
-        assert!(error.reason.starts_with("line 2:"), "{}", error.reason);
-        assert!(
-            error.reason.contains("Key cannot be empty"),
-            "{}",
-            error.reason
-        );
-        let error =
-            parse(b"id = 1\nid2 = \xff\n", &KNOWN, Path::new("t.ini")).expect_err("not UTF-8");
+        let (_, reason) = refused("id = 1\n = 1\n");
+        assert!(reason.starts_with("line 2:"), "{reason}");
+        assert!(reason.contains("Key cannot be empty"), "{reason}");
+        let error = client(b"id = 1\nid2 = \xff\n").expect_err("not UTF-8");
         assert_eq!(
-            (error.key.as_str(), error.reason.as_str()),
-            ("line 2", "is not valid UTF-8")
+            (error.setting, error.reason),
+            pair("line 2 (from file <bytes>)", "is not valid UTF-8")
         );
     }
 
     #[test]
     fn what_is_not_a_file_is_refused_at_once() {
-        let reason = |path: &str| read(Path::new(path)).expect_err(path);
+        let load = |path: &str| {
+            let args = ["--config", path].map(OsString::from);
+            ClientConfig::load(&args, &|_| None)
+        };
+        let reason = |path: &str| load(path).expect_err(path).reason;
         assert_eq!(reason("/"), "is a directory");
-        assert!(reason("/dev/zero").starts_with("is larger than the limit"));
-        let empty = read(Path::new("/dev/null")).expect("readable");
-        assert!(empty.expect("exists").is_empty());
-        assert_eq!(read(Path::new("/nonexistent/x.ini")), Ok(None));
+        assert!(reason("/dev/zero").starts_with("is larger than the limit of 1048576 bytes"));
+        assert_eq!(load("/dev/null"), Ok(ClientConfig::default()));
+        assert_eq!(reason("/nonexistent/x.ini"), "does not exist");
     }
 }

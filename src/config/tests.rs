@@ -77,10 +77,8 @@ fn bad_values_name_key_value_and_variable() {
         ("CLI_ID", "a b"),
     ] {
         let error = load_client(&[(key, value)]).expect_err(key);
-        assert_eq!(
-            (error.key.as_str(), error.value.as_deref()),
-            (key, Some(value))
-        );
+        let setting = format!("{key} = {value:?} (from environment variable {key})");
+        assert_eq!(error.setting, setting);
     }
 }
 
@@ -113,7 +111,11 @@ fn durations_are_bounded() {
         "340282366920938463463374607431768211.999us",
     )])
     .expect_err("overflow");
-    assert_eq!(error.key, "SERVER_SHUTDOWN_GRACE");
+    assert_eq!(
+        error.to_string(),
+        "SERVER_SHUTDOWN_GRACE = \"340282366920938463463374607431768211.999us\" \
+         (from environment variable SERVER_SHUTDOWN_GRACE): longer than the maximum of 24h0m0s"
+    );
 }
 
 #[test]
@@ -150,56 +152,77 @@ fn the_line_limit_must_fit_in_the_budget() {
     );
 }
 
-/// Where a value comes from: the environment over the file over the default.
+/// Where a value comes from: the environment over the file over the default, and
+/// which file: named by the arguments, else by a variable, else the default path.
 mod layers {
-    use crate::config::layers::*;
-    use std::ffi::OsString;
+    use super::*;
     use std::os::unix::ffi::OsStringExt;
-    use std::path::{Path, PathBuf};
-
-    const PORT: ConfigKey = ConfigKey::new("default", "server_port", "SERVER_PORT");
+    use std::path::PathBuf;
 
     fn no_env(_: &str) -> Option<OsString> {
         None
     }
 
-    fn from_text<'a>(text: &str, env: EnvLookup<'a>) -> Result<Layers<'a>, ConfigError> {
-        Layers::from_bytes(Path::new("test.ini"), text.as_bytes(), &[PORT], env)
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
     }
 
-    fn number(text: &str) -> Result<u16, String> {
-        text.parse().map_err(|_| "not a number".into())
+    /// A config file of this test's own, removed when dropped.
+    struct TempIni(PathBuf);
+
+    impl TempIni {
+        fn new(name: &str, text: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("tp0-{}-{name}.ini", std::process::id()));
+            std::fs::write(&path, text).expect("temporary config file");
+            TempIni(path)
+        }
+
+        fn path(&self) -> &str {
+            self.0.to_str().expect("UTF-8 temporary path")
+        }
+    }
+
+    impl Drop for TempIni {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn server_error(list: &[&str], env: EnvLookup<'_>) -> String {
+        ServerConfig::load(&args(list), env)
+            .expect_err("refused")
+            .to_string()
     }
 
     #[test]
     fn env_wins_over_file_and_file_over_default() {
-        let from_file = from_text("[DEFAULT]\nSERVER_PORT = 1000\n", &no_env).expect("load");
-        assert_eq!(from_file.parse_or(&PORT, 5, number), Ok(1000));
-
-        let env = |name: &str| (name == "SERVER_PORT").then(|| OsString::from("2000"));
-        let from_env = from_text("[DEFAULT]\nSERVER_PORT = 1000\n", &env).expect("load");
-        let setting = from_env.get(&PORT).expect("UTF-8").expect("set");
-        assert_eq!(setting.value, "2000");
-        assert_eq!(setting.origin, Origin::Env("SERVER_PORT".into()));
-
-        let missing = ConfigPath {
-            path: "/nonexistent/tp0.ini".into(),
-            explicit: None,
-        };
-        let defaults =
-            Layers::load(&missing, &[PORT], &no_env).expect("default path may be absent");
-        assert_eq!(defaults.parse_or(&PORT, 5u16, number), Ok(5));
+        let file = TempIni::new("layers", "[DEFAULT]\nSERVER_PORT = 1000\n");
+        let from_file = ServerConfig::load(&args(&["--config", file.path()]), &no_env);
+        assert_eq!(from_file.expect("valid").port, 1000);
+        assert_eq!(
+            ServerConfig::load(&args(&["--config", file.path()]), &|name| {
+                (name == "SERVER_PORT").then(|| OsString::from("2000"))
+            })
+            .expect("valid")
+            .port,
+            2000
+        );
+        // A default path that does not exist means defaults and environment only:
+        // no public entry point takes another default path.
+        let file = ("SERVER_CONFIG_FILE", "/nonexistent/tp0.ini");
+        let layers = Layers::load(&[], file, &SERVER_KEYS, &no_env).expect("may be absent");
+        assert_eq!(
+            ServerConfig::from_layers(&layers),
+            Ok(ServerConfig::default())
+        );
     }
 
     #[test]
     fn errors_name_key_value_and_origin() {
-        let settings = from_text("[DEFAULT]\nSERVER_PORT = http\n", &no_env).expect("load");
-        let error = settings
-            .parse_or(&PORT, 0u16, number)
-            .expect_err("must fail");
+        let error = ServerConfig::from_file_bytes(b"[DEFAULT]\nSERVER_PORT = http\n");
         assert_eq!(
-            error.to_string(),
-            "server_port = \"http\" (from file test.ini): not a number"
+            error.expect_err("refused").to_string(),
+            "server_port = \"http\" (from file <bytes>): expected a whole number from 0 to 65535"
         );
     }
 
@@ -207,57 +230,62 @@ mod layers {
     fn non_utf8_environment_values_are_errors() {
         let env =
             |name: &str| (name == "SERVER_PORT").then(|| OsString::from_vec(b"1\xff".to_vec()));
-        let settings = from_text("", &env).expect("load");
-        let error = settings
-            .parse_or(&PORT, 0u16, number)
-            .expect_err("must fail");
         assert_eq!(
-            error.to_string(),
+            server_error(&["--config", "/dev/null"], &env),
             "SERVER_PORT = \"1\u{fffd}\" (from environment variable SERVER_PORT): is not valid UTF-8"
         );
     }
 
     #[test]
     fn unknown_keys_and_unreadable_explicit_files_are_errors() {
-        let error = from_text("[DEFAULT]\nSERVER_PROT = 1\n", &no_env)
-            .err()
-            .expect("typo caught");
-        assert_eq!(error.key, "server_prot");
-        assert_eq!(error.reason, "unknown key (line 2)");
-
+        let error = ServerConfig::from_file_bytes(b"[DEFAULT]\nSERVER_PROT = 1\n");
+        assert_eq!(
+            error.expect_err("typo caught").to_string(),
+            "server_prot = \"1\" (from file <bytes>): unknown key (line 2)"
+        );
         for (path, reason) in [
             ("/nonexistent/tp0.ini", "does not exist"),
             ("/", "is a directory"),
         ] {
-            let explicit = ConfigPath {
-                path: path.into(),
-                explicit: Some(Origin::Args),
-            };
-            let error = Layers::load(&explicit, &[PORT], &no_env)
-                .err()
-                .expect("must fail");
             assert_eq!(
-                (error.key.as_str(), error.reason.as_str()),
-                ("config file", reason)
+                server_error(&["--config", path], &no_env),
+                format!("config file = {path:?} (from command line): {reason}")
             );
         }
     }
 
     #[test]
     fn the_path_comes_from_args_then_env_then_default() {
-        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
-        let env = |name: &str| (name == "CFG").then(|| OsString::from("/from/env.ini"));
-        let chosen = ConfigPath::from_args(&args(&["--config", "/a.ini"]), "CFG", "d.ini", &env);
-        assert_eq!(chosen.expect("ok").path, PathBuf::from("/a.ini"));
-        let chosen = ConfigPath::from_args(&args(&[]), "CFG", "d.ini", &env).expect("ok");
-        assert_eq!(chosen.explicit, Some(Origin::Env("CFG".into())));
-        let chosen = ConfigPath::from_args(&args(&[]), "CFG", "d.ini", &no_env).expect("ok");
+        let env =
+            |name: &str| (name == "SERVER_CONFIG_FILE").then(|| OsString::from("/from/env.ini"));
+        let from_args = "config file = \"/a.ini\" (from command line): does not exist";
+        assert_eq!(server_error(&["--config", "/a.ini"], &env), from_args);
+        assert_eq!(server_error(&["--config=/a.ini"], &env), from_args);
         assert_eq!(
-            (chosen.path, chosen.explicit),
-            (PathBuf::from("d.ini"), None)
+            server_error(&[], &env),
+            "config file = \"/from/env.ini\" (from environment variable SERVER_CONFIG_FILE): \
+             does not exist"
         );
-        assert!(ConfigPath::from_args(&args(&["--config"]), "CFG", "d.ini", &no_env).is_err());
-        assert!(ConfigPath::from_args(&args(&["-x"]), "CFG", "d.ini", &no_env).is_err());
+        // The default path is read when neither names a file (an empty variable
+        // names none); no public entry point takes another default path.
+        let default = TempIni::new("default", "[DEFAULT]\nSERVER_PORT = 1000\n");
+        let empty = |name: &str| (name == "SERVER_CONFIG_FILE").then(OsString::new);
+        for env in [&no_env as EnvLookup<'_>, &empty] {
+            let file = ("SERVER_CONFIG_FILE", default.path());
+            let layers = Layers::load(&[], file, &SERVER_KEYS, env).expect("readable");
+            assert_eq!(
+                ServerConfig::from_layers(&layers).expect("valid").port,
+                1000
+            );
+        }
+        assert_eq!(
+            server_error(&["--config"], &no_env),
+            "--config (from command line): expects a path (usage: [--config PATH])"
+        );
+        assert_eq!(
+            server_error(&["-x"], &no_env),
+            "argument = \"-x\" (from command line): unknown argument (usage: [--config PATH])"
+        );
     }
 
     #[test]
@@ -266,10 +294,10 @@ mod layers {
             OsString::from("--config"),
             OsString::from_vec(b"\xff".to_vec()),
         ];
-        let error = ConfigPath::from_args(&args, "CFG", "d.ini", &no_env).expect_err("refused");
+        let error = ServerConfig::load(&args, &no_env).expect_err("refused");
         assert_eq!(
-            (error.key.as_str(), error.origin, error.reason.as_str()),
-            ("argument 2", Origin::Args, "is not valid UTF-8")
+            error.to_string(),
+            "argument 2 = \"\u{fffd}\" (from command line): is not valid UTF-8"
         );
     }
 }
