@@ -305,7 +305,7 @@ impl Server {
             self.update_listener();
         }
         if held != before.held {
-            self.follow_budget(index);
+            self.held_changed(index);
         }
     }
 

@@ -18,7 +18,7 @@ const SHED_TARGET: (usize, usize) = (7, 8);
 impl Server {
     /// What the connection at `grown` holds changed: shed hoarders if that put the
     /// sum over the budget, and apply the budget's state if it crossed a threshold.
-    pub(super) fn follow_budget(&mut self, grown: usize) {
+    pub(super) fn held_changed(&mut self, grown: usize) {
         if self.buffered > self.max_buffered && !self.shedding {
             self.shedding = true;
             self.shed_hoarders(grown);
